@@ -1,0 +1,365 @@
+"""Typed, validated run configuration.
+
+A run is described by a TOML file with the tables ``[sample]``, ``[anneal]`` and
+``[output]`` (see README, "Config reference"), optionally overridden on the command line
+with ``--set dotted.key=TOML_VALUE``.  Everything is checked here, before any work starts:
+an unknown key, a wrong type or an out-of-range value raises :class:`ConfigError`, whose
+message names the key, the value and what is allowed.
+
+Units: lengths in host cubic lattice constants ``a``; ``kf`` in 1/a; energies and
+temperatures in units of ``J0`` (RKKY) or of the model's own coupling scale (k_B = 1).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+KF_FREE_ELECTRON_FCC = (12.0 * math.pi**2) ** (1.0 / 3.0)  # k_F a of a monovalent fcc metal
+
+MODELS = ("rkky", "sk", "ea", "file")
+SPINS = ("ising", "heisenberg")
+LATTICES = ("fcc", "continuum")
+NORMALIZE = ("nn", "none")
+EA_DISTRIBUTIONS = ("gaussian", "pm1")
+UPDATES = ("metropolis", "heatbath")
+PRECISIONS = ("float64", "float32")
+
+
+class ConfigError(ValueError):
+    """Bad input: one line naming the key, the value and what is allowed."""
+
+    def __init__(self, key: str, value: Any, allowed: str):
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"{key} = {_show(value)}: {allowed}")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+@dataclass
+class SampleConfig:
+    """One disorder sample: the spins and their couplings."""
+
+    model: str = "rkky"
+    spin: str = "ising"
+    seed: int = 1
+    field: float = 0.0
+    # rkky
+    lattice: str = "fcc"
+    L: int = 4
+    concentration: float = 0.05
+    kf: float = KF_FREE_ELECTRON_FCC
+    J0: float = 1.0
+    normalize: str = "nn"
+    cutoff: float = math.inf
+    damping: float = math.inf
+    min_distance: float = 1.0 / math.sqrt(2.0)
+    sparse: str = "auto"  # auto | dense | csr : storage of the coupling matrix
+    # sk
+    N: int = 64
+    # ea
+    distribution: str = "gaussian"
+    # file
+    path: str = ""
+
+
+@dataclass
+class AnnealConfig:
+    """The Monte Carlo schedule and its moves."""
+
+    temperatures: list = field(default_factory=lambda: [0.5, 1.0, 2.0])
+    replicas: int = 2
+    thermalization: int = 1000
+    sweeps: int = 10000
+    measure_every: int = 1
+    update: str = "metropolis"
+    overrelaxation: int = 0
+    seed: int = 2
+    link_overlap: bool = True
+    precision: str = "float64"
+
+
+@dataclass
+class OutputConfig:
+    path: str = "runs/out/demo.h5"
+    store_couplings: bool = False
+    checkpoint_interval: float = 600.0  # seconds of wall time between checkpoints
+
+
+@dataclass
+class Config:
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    anneal: AnnealConfig = field(default_factory=AnnealConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    # ---- derived quantities -------------------------------------------------------
+    @property
+    def temperature_array(self):
+        import numpy as np
+
+        return np.asarray(self.anneal.temperatures, dtype=np.float64)
+
+    @property
+    def total_sweeps(self) -> int:
+        return self.anneal.thermalization + self.anneal.sweeps
+
+    @property
+    def n_measurements(self) -> int:
+        """Measurements are taken after sweeps s = 0, k, 2k, ... < total_sweeps."""
+        k = self.anneal.measure_every
+        return -(-self.total_sweeps // k)
+
+    def to_dict(self) -> dict:
+        return {
+            "sample": _table(self.sample),
+            "anneal": _table(self.anneal),
+            "output": _table(self.output),
+        }
+
+    def to_toml(self) -> str:
+        """The full resolved configuration as TOML text (round-trips through load)."""
+        lines = []
+        for name, table in self.to_dict().items():
+            lines.append(f"[{name}]")
+            for key, value in table.items():
+                lines.append(f"{key} = {_toml_value(value)}")
+            lines.append("")
+        return "\n".join(lines)
+
+
+def _table(obj) -> dict:
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        if math.isnan(value):
+            return "nan"
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+# ---- loading ---------------------------------------------------------------------
+
+_SECTIONS = {"sample": SampleConfig, "anneal": AnnealConfig, "output": OutputConfig}
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"sample.L=6"`` -> ``("sample.L", 6)``; the value is parsed as TOML."""
+    if "=" not in text:
+        raise ConfigError("--set", text, "expected KEY=VALUE with a dotted key, e.g. sample.L=6")
+    key, raw = text.split("=", 1)
+    key, raw = key.strip(), raw.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        # bare words are taken as strings: --set sample.model=sk
+        if raw and all(c.isalnum() or c in "_-./" for c in raw):
+            value = raw
+        else:
+            raise ConfigError(key, raw, "value is not valid TOML (quote strings: 'sample.model=\"sk\"')")
+    return key, value
+
+
+def load_config(path: str | Path | None = None, overrides=(), text: str | None = None) -> Config:
+    """Read a TOML file (or ``text``), apply ``overrides`` (``KEY=VALUE`` strings or
+    ``(key, value)`` pairs), validate, and return the resolved :class:`Config`."""
+    if text is None and path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError("config", str(path), "file not found")
+        text = p.read_bytes().decode("utf-8", errors="replace")
+    data: dict = {}
+    if text is not None:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("config", str(path or "<text>"), f"not valid TOML ({exc})") from None
+    for item in overrides:
+        key, value = parse_override(item) if isinstance(item, str) else item
+        parts = key.split(".")
+        if len(parts) != 2 or parts[0] not in _SECTIONS:
+            raise ConfigError(key, value, "keys are section.name with section in sample, anneal, output")
+        section = data.setdefault(parts[0], {})
+        if not isinstance(section, dict):
+            raise ConfigError(parts[0], section, "must be a table")
+        section[parts[1]] = value
+    return from_dict(data)
+
+
+def from_dict(data: dict) -> Config:
+    for name in data:
+        if name not in _SECTIONS:
+            raise ConfigError(name, data[name], f"unknown table; allowed: {', '.join(_SECTIONS)}")
+    tables = {}
+    for name, cls in _SECTIONS.items():
+        raw = data.get(name, {})
+        if not isinstance(raw, dict):
+            raise ConfigError(name, raw, "must be a table")
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        for key in raw:
+            if key not in known:
+                raise ConfigError(f"{name}.{key}", raw[key], f"unknown key; allowed: {', '.join(known)}")
+        tables[name] = cls(**{k: v for k, v in raw.items()})
+    cfg = Config(**tables)
+    validate(cfg)
+    return cfg
+
+
+# ---- validation ------------------------------------------------------------------
+
+
+def _int(key, value, lo=None, hi=None, what=""):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(key, value, f"must be an integer{what}")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        rng = f"≥ {lo}" if hi is None else f"in [{lo}, {hi}]"
+        raise ConfigError(key, value, f"must be an integer {rng}{what}")
+    return value
+
+
+def _float(key, value, lo=None, hi=None, lo_open=False, hi_open=False, allow_inf=False, what=""):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(key, value, f"must be a number{what}")
+    value = float(value)
+    if math.isnan(value) or (math.isinf(value) and not allow_inf):
+        raise ConfigError(key, value, f"must be a finite number{what}")
+    bad = (
+        (lo is not None and (value < lo or (lo_open and value == lo)))
+        or (hi is not None and (value > hi or (hi_open and value == hi)))
+    )
+    if bad:
+        left = "(" if lo_open else "["
+        right = ")" if hi_open else "]"
+        lo_s = "-inf" if lo is None else f"{lo:g}"
+        hi_s = "inf" if hi is None else f"{hi:g}"
+        raise ConfigError(key, value, f"must lie in {left}{lo_s}, {hi_s}{right}{what}")
+    return value
+
+
+def _choice(key, value, allowed):
+    if value not in allowed:
+        raise ConfigError(key, value, f"must be one of {', '.join(map(repr, allowed))}")
+    return value
+
+
+def _bool(key, value):
+    if not isinstance(value, bool):
+        raise ConfigError(key, value, "must be true or false")
+    return value
+
+
+def _temperatures(value) -> list[float]:
+    key = "anneal.temperatures"
+    if isinstance(value, dict):
+        extra = set(value) - {"min", "max", "count"}
+        if extra or set(value) != {"min", "max", "count"}:
+            raise ConfigError(key, value, "a table needs exactly min, max, count (geometric ladder)")
+        tmin = _float(f"{key}.min", value["min"], lo=0.0, lo_open=True)
+        tmax = _float(f"{key}.max", value["max"], lo=0.0, lo_open=True)
+        count = _int(f"{key}.count", value["count"], lo=1)
+        if count > 1 and not tmax > tmin:
+            raise ConfigError(f"{key}.max", tmax, f"must exceed min = {tmin:g}")
+        if count == 1:
+            return [tmin]
+        ratio = (tmax / tmin) ** (1.0 / (count - 1))
+        temps = [tmin * ratio**k for k in range(count)]
+        temps[-1] = tmax
+        return temps
+    if not isinstance(value, list) or not value:
+        raise ConfigError(key, value, "must be a non-empty list of temperatures or {min, max, count}")
+    temps = []
+    for k, t in enumerate(value):
+        temps.append(_float(f"{key}[{k}]", t, lo=0.0, lo_open=True, what=" (temperatures are > 0)"))
+    if len(set(temps)) != len(temps):
+        raise ConfigError(key, value, "temperatures must be distinct")
+    return sorted(temps)
+
+
+def validate(cfg: Config) -> None:
+    """Check every value; normalise types in place (ints to floats, temperature ladder)."""
+    s, a, o = cfg.sample, cfg.anneal, cfg.output
+    _choice("sample.model", s.model, MODELS)
+    _choice("sample.spin", s.spin, SPINS)
+    _int("sample.seed", s.seed, lo=0)
+    s.field = _float("sample.field", s.field)
+    _choice("sample.lattice", s.lattice, LATTICES)
+    _choice("sample.normalize", s.normalize, NORMALIZE)
+    _choice("sample.distribution", s.distribution, EA_DISTRIBUTIONS)
+    _choice("sample.sparse", s.sparse, ("auto", "dense", "csr"))
+    if s.model in ("rkky", "ea"):
+        _int("sample.L", s.L, lo=1 if s.model == "rkky" else 2)
+    if s.model == "rkky":
+        s.concentration = _float("sample.concentration", s.concentration, lo=0.0, hi=1.0, lo_open=True)
+        s.kf = _float("sample.kf", s.kf, lo=0.0, lo_open=True)
+        s.J0 = _float("sample.J0", s.J0, lo=0.0, lo_open=True)
+        s.damping = _float("sample.damping", s.damping, lo=0.0, lo_open=True, allow_inf=True)
+        s.cutoff = _float("sample.cutoff", s.cutoff, lo=0.0, lo_open=True, allow_inf=True)
+        if math.isfinite(s.cutoff) and s.cutoff > s.L / 2:
+            raise ConfigError("sample.cutoff", s.cutoff, f"must be ≤ L/2 = {s.L / 2:g} (minimum image), or inf")
+        s.min_distance = _float("sample.min_distance", s.min_distance, lo=0.0)
+        if s.lattice == "fcc":
+            n = round(s.concentration * 4 * s.L**3)
+            if n < 2:
+                raise ConfigError(
+                    "sample.concentration", s.concentration,
+                    f"gives N = round(c·4L³) = {n} spins for L = {s.L}; need at least 2",
+                )
+        else:
+            n = round(s.concentration * 4 * s.L**3)
+            if n < 2:
+                raise ConfigError("sample.concentration", s.concentration, f"gives N = {n} spins; need at least 2")
+            # random close packing of hard spheres of diameter d fills ~64% of the volume
+            packing = n * math.pi / 6 * s.min_distance**3 / s.L**3
+            if packing > 0.5:
+                raise ConfigError(
+                    "sample.min_distance", s.min_distance,
+                    f"too large to place N = {n} spins in an L = {s.L} box (packing {packing:.2f} > 0.5)",
+                )
+    if s.model == "sk":
+        _int("sample.N", s.N, lo=2)
+    if s.model == "file":
+        if not isinstance(s.path, str) or not s.path:
+            raise ConfigError("sample.path", s.path, "must name a .npy file holding a symmetric N×N coupling matrix")
+
+    a.temperatures = _temperatures(a.temperatures)
+    _int("anneal.replicas", a.replicas, lo=1)
+    _int("anneal.thermalization", a.thermalization, lo=0)
+    _int("anneal.sweeps", a.sweeps, lo=0)
+    if a.thermalization + a.sweeps < 1:
+        raise ConfigError("anneal.sweeps", a.sweeps, "thermalization + sweeps must be ≥ 1")
+    _int("anneal.measure_every", a.measure_every, lo=1)
+    _choice("anneal.update", a.update, UPDATES)
+    _int("anneal.overrelaxation", a.overrelaxation, lo=0)
+    if a.overrelaxation and s.spin != "heisenberg":
+        raise ConfigError("anneal.overrelaxation", a.overrelaxation, "over-relaxation needs sample.spin = 'heisenberg'; use 0")
+    _int("anneal.seed", a.seed, lo=0)
+    _bool("anneal.link_overlap", a.link_overlap)
+    _choice("anneal.precision", a.precision, PRECISIONS)
+
+    if not isinstance(o.path, str) or not o.path:
+        raise ConfigError("output.path", o.path, "must be a file path ending in .h5")
+    _bool("output.store_couplings", o.store_couplings)
+    o.checkpoint_interval = _float("output.checkpoint_interval", o.checkpoint_interval, lo=0.0, lo_open=True)

@@ -1,0 +1,266 @@
+"""One disorder sample: spin positions and the coupling matrix J (H = −Σ_{i<j} J_ij S_i·S_j).
+
+Models (``sample.model``):
+
+* ``rkky`` — impurities on N = round(c·4L³) distinct random fcc sites (or uniformly in the
+  continuum with a hard core), J(R) = J_scale·f(2k_F R)·exp(−R/λ) for R ≤ R_c, minimum image.
+  ``normalize = "nn"``: J_scale = J0/|f(2k_F a/√2)| so that the undamped nearest-neighbour
+  coupling has |J| = J0 (the energy unit); ``"none"``: J_scale = J0.
+* ``sk`` — Sherrington–Kirkpatrick, J_ij ~ N(0, 1/N) for every pair.
+* ``ea`` — Edwards–Anderson, simple-cubic L³ periodic, nearest-neighbour N(0, 1) or ±1.
+* ``file`` — any symmetric, finite, zero-diagonal N×N matrix from a ``.npy`` file.
+
+Lengths in host cubic lattice constants a; couplings in J0 (RKKY) or the model's own unit.
+The disorder depends only on ``sample.seed`` and the sample parameters: one
+``numpy.random.Generator`` from ``SeedSequence(seed)`` draws positions and random couplings.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import geometry
+from .config import Config, ConfigError, SampleConfig, validate
+from .kernels.rkky import rkky_coupling, rkky_csr, rkky_dense, rkky_f
+
+# "auto" storage: CSR when a spin's cutoff sphere holds less than this fraction of the box
+CSR_MAX_FILL = 0.1
+# a file matrix this close to symmetric (relative to max|J|) is accepted and symmetrised
+FILE_SYMMETRY_RTOL = 1e-12
+
+
+@dataclass
+class Sample:
+    """Couplings and geometry of one disorder sample (exactly one of dense / csr is set).
+
+    dense:     (N, N) float64, symmetric, zero diagonal
+    csr:       (indptr int64 (N+1,), indices int32, data float64): both directions,
+               columns ascending per row, symmetric
+    positions: (N, 3) float64 in lattice units (rkky, ea); None for sk / file
+    box:       (3,) float64 periodic box (rkky, ea); None for sk / file
+    scale:     {"rms_coupling": sqrt(mean_i Σ_j J_ij²), ...; rkky adds "j_nn" = |J(a/√2)|,
+               "two_kf" (1/a), "J_scale"}
+    n_pairs:   number of pairs i < j with J_ij ≠ 0
+    sha256:    hex digest of the coupling arrays (dense C-order bytes, or indptr+indices+data)
+    """
+
+    model: str
+    spin: str
+    n_spins: int
+    field: float
+    dense: np.ndarray | None
+    csr: tuple | None
+    positions: np.ndarray | None
+    box: np.ndarray | None
+    scale: dict
+    n_pairs: int
+    sha256: str
+
+    @property
+    def storage(self) -> str:
+        return "dense" if self.dense is not None else "csr"
+
+    def dense_matrix(self) -> np.ndarray:
+        """The couplings as a dense (N, N) float64 array, whatever the storage (small N)."""
+        if self.dense is not None:
+            return self.dense
+        return csr_to_dense(*self.csr, self.n_spins)
+
+    def row_sq_sum(self) -> np.ndarray:
+        """Σ_j J_ij² for every spin i, (N,) float64."""
+        if self.dense is not None:
+            return np.einsum("ij,ij->i", self.dense, self.dense)
+        indptr, _, data = self.csr
+        rows = np.repeat(np.arange(self.n_spins), np.diff(indptr))
+        return np.bincount(rows, weights=data * data, minlength=self.n_spins)
+
+
+# ---- storage helpers -----------------------------------------------------------------
+
+
+def csr_from_dense(J: np.ndarray) -> tuple:
+    """Nonzero entries of a dense matrix as CSR (indptr int64, indices int32, data float64)."""
+    rows, cols = np.nonzero(J)  # row-major: columns ascending within each row
+    indptr = np.zeros(J.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=J.shape[0]), out=indptr[1:])
+    return indptr, cols.astype(np.int32), np.ascontiguousarray(J[rows, cols], dtype=np.float64)
+
+
+def csr_to_dense(indptr, indices, data, n: int) -> np.ndarray:
+    J = np.zeros((n, n), dtype=np.float64)
+    rows = np.repeat(np.arange(n), np.diff(indptr))
+    J[rows, indices] = data
+    return J
+
+
+def coupling_sha256(dense: np.ndarray | None, csr: tuple | None) -> str:
+    h = hashlib.sha256()
+    arrays = [dense] if dense is not None else list(csr)
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).data)
+    return h.hexdigest()
+
+
+def _count_pairs(dense, csr) -> int:
+    # symmetric with zero diagonal: the nonzeros are the pairs i<j counted twice
+    nz = np.count_nonzero(dense) if dense is not None else np.count_nonzero(csr[2])
+    return int(nz // 2)
+
+
+def _store(J: np.ndarray, sparse: str) -> tuple:
+    """(dense, csr) of a dense matrix for the models without a cutoff: dense unless the
+    user asked for sample.sparse = "csr"."""
+    return (None, csr_from_dense(J)) if sparse == "csr" else (J, None)
+
+
+# ---- models ---------------------------------------------------------------------------
+
+
+def _build_rkky(cfg: SampleConfig, rng: np.random.Generator, base_dir) -> dict:
+    L = cfg.L
+    box = np.full(3, float(L))
+    n = round(cfg.concentration * 4 * L**3)
+    if cfg.lattice == "fcc":
+        positions = geometry.place_on_lattice(geometry.fcc_sites(L), n, rng)
+    else:
+        try:
+            positions = geometry.place_continuum(n, L, cfg.min_distance, rng)
+        except ValueError as exc:
+            raise ConfigError("sample.min_distance", cfg.min_distance, str(exc)) from None
+
+    two_kf = 2.0 * cfg.kf
+    r_nn = geometry.FCC_NN_DISTANCE  # also the reference distance in the continuum
+    if cfg.normalize == "nn":
+        f_nn = abs(rkky_f(two_kf * r_nn))
+        # at a zero of f the normalisation blows up; compare with the envelope 1/x³
+        if not f_nn > 1e-9 / (two_kf * r_nn) ** 3:
+            raise ConfigError("sample.kf", cfg.kf, f"puts 2·kf·a/√2 = {two_kf * r_nn:.10g} on a zero of "
+                              "f(x): |J(R_nn)| cannot be normalised; use another kf or normalize = 'none'")
+        J_scale = cfg.J0 / f_nn
+    else:
+        J_scale = cfg.J0
+    cutoff, damping = float(cfg.cutoff), float(cfg.damping)
+
+    sparse = cfg.sparse
+    if sparse == "auto":
+        fill = 4.0 / 3.0 * math.pi * cutoff**3 / L**3 if math.isfinite(cutoff) else math.inf
+        sparse = "csr" if fill < CSR_MAX_FILL else "dense"
+    if sparse == "csr" and math.isfinite(cutoff):
+        dense, csr = None, rkky_csr(positions, box, two_kf, J_scale, cutoff, damping)
+    else:  # explicit "csr" without a cutoff: every pair is a neighbour; convert
+        dense, csr = _store(rkky_dense(positions, box, two_kf, J_scale, cutoff, damping), sparse)
+    scale = {
+        "j_nn": abs(rkky_coupling(r_nn, two_kf, J_scale, cutoff, damping)),
+        "two_kf": two_kf,
+        "J_scale": J_scale,
+    }
+    return dict(dense=dense, csr=csr, positions=positions, box=box, scale=scale)
+
+
+def _build_sk(cfg: SampleConfig, rng: np.random.Generator, base_dir) -> dict:
+    n = cfg.N
+    J = np.zeros((n, n))
+    J[np.triu_indices(n, 1)] = rng.normal(0.0, 1.0 / math.sqrt(n), size=n * (n - 1) // 2)
+    J += J.T  # exact mirror: x + 0
+    dense, csr = _store(J, cfg.sparse)
+    return dict(dense=dense, csr=csr, positions=None, box=None, scale={})
+
+
+def _build_ea(cfg: SampleConfig, rng: np.random.Generator, base_dir) -> dict:
+    L = cfg.L
+    n = L**3
+    positions = geometry.simple_cubic_sites(L)
+    xyz = positions.astype(np.int64)
+    # bonds from every site to its +x, +y, +z neighbour: 3L³ bonds, drawn in that order
+    if cfg.distribution == "gaussian":
+        bonds = rng.standard_normal((3, n))
+    else:
+        bonds = 2.0 * rng.integers(0, 2, size=(3, n)) - 1.0
+    site = np.arange(n)
+    rows, cols, vals = [], [], []
+    for a in range(3):
+        nb = xyz.copy()
+        nb[:, a] = (nb[:, a] + 1) % L
+        j = (nb[:, 0] * L + nb[:, 1]) * L + nb[:, 2]
+        rows += [site, j]
+        cols += [j, site]
+        vals += [bonds[a], bonds[a]]
+    rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+    # for L = 2 the +x and −x neighbours coincide: the two bonds add up (a+b = b+a exactly,
+    # so the sum stays symmetric)
+    key, inverse = np.unique(rows * n + cols, return_inverse=True)
+    data = np.bincount(inverse, weights=vals)
+    keep = data != 0.0  # a ±1 pair that cancelled is no bond
+    key, data = key[keep], data[keep]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(key // n, minlength=n), out=indptr[1:])
+    csr = (indptr, (key % n).astype(np.int32), data.astype(np.float64))
+    if cfg.sparse == "dense":
+        dense, csr = csr_to_dense(*csr, n), None
+    else:
+        dense = None
+    return dict(dense=dense, csr=csr, positions=positions, box=np.full(3, float(L)), scale={})
+
+
+def _build_file(cfg: SampleConfig, rng: np.random.Generator, base_dir) -> dict:
+    key, value = "sample.path", cfg.path
+    path = Path(base_dir) / cfg.path
+    if not path.is_file():
+        raise ConfigError(key, value, f"file not found (looked at {path}); must be a .npy file "
+                          "holding a symmetric N×N coupling matrix")
+    try:
+        J = np.load(path, allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is bad input
+        raise ConfigError(key, value, f"not a readable .npy array ({type(exc).__name__}: {exc}); "
+                          "must hold a symmetric N×N coupling matrix") from None
+    if not isinstance(J, np.ndarray) or J.dtype.kind not in "iuf":
+        raise ConfigError(key, value, f"holds {getattr(J, 'dtype', type(J))} data; must be a real "
+                          "(integer or float) N×N matrix")
+    if J.ndim != 2 or J.shape[0] != J.shape[1]:
+        raise ConfigError(key, value, f"holds an array of shape {J.shape}; must be a square N×N matrix")
+    if J.shape[0] < 2:
+        raise ConfigError(key, value, f"holds a {J.shape[0]}×{J.shape[0]} matrix; need N ≥ 2 spins")
+    J = np.array(J, dtype=np.float64, order="C")
+    if not np.all(np.isfinite(J)):
+        raise ConfigError(key, value, f"holds {np.count_nonzero(~np.isfinite(J))} non-finite entries; "
+                          "all couplings must be finite")
+    if np.any(np.diag(J) != 0.0):
+        raise ConfigError(key, value, f"has a nonzero diagonal (max |J_ii| = {np.abs(np.diag(J)).max():g}); "
+                          "self-couplings must be exactly 0")
+    if not np.array_equal(J, J.T):
+        asym = np.abs(J - J.T).max()
+        jmax = np.abs(J).max()
+        if asym > FILE_SYMMETRY_RTOL * jmax:
+            raise ConfigError(key, value, f"is not symmetric (max |J − Jᵀ| = {asym:g}, max |J| = {jmax:g}); "
+                              f"allowed: |J − Jᵀ| ≤ {FILE_SYMMETRY_RTOL:g}·max|J|")
+        J = 0.5 * (J + J.T)  # rounding-level asymmetry: symmetrise (exact, since a+b = b+a)
+    dense, csr = _store(J, cfg.sparse)
+    return dict(dense=dense, csr=csr, positions=None, box=None, scale={})
+
+
+_BUILDERS = {"rkky": _build_rkky, "sk": _build_sk, "ea": _build_ea, "file": _build_file}
+
+
+def build_sample(cfg: SampleConfig, base_dir=".") -> Sample:
+    """Build the disorder sample described by ``cfg`` (relative file paths against
+    ``base_dir``).  Raises ConfigError on bad input."""
+    # the same checks and normalisation as a loaded config, also for hand-built ones
+    # (validate works on a copy: the caller's object is left as it is)
+    cfg = dataclasses.replace(cfg)
+    validate(Config(sample=cfg))
+    rng = np.random.default_rng(np.random.SeedSequence(cfg.seed))
+    parts = _BUILDERS[cfg.model](cfg, rng, base_dir)
+    dense, csr = parts["dense"], parts["csr"]
+    n = dense.shape[0] if dense is not None else len(csr[0]) - 1
+    sample = Sample(
+        model=cfg.model, spin=cfg.spin, n_spins=n, field=float(cfg.field),
+        dense=dense, csr=csr, positions=parts["positions"], box=parts["box"],
+        scale={}, n_pairs=_count_pairs(dense, csr), sha256=coupling_sha256(dense, csr),
+    )
+    sample.scale = {"rms_coupling": float(math.sqrt(np.mean(sample.row_sq_sum()))), **parts["scale"]}
+    return sample

@@ -1,0 +1,534 @@
+"""The run file: one HDF5 file per disorder sample (layout contract in DESIGN.md, "HDF5").
+
+Writing: :class:`RunWriter` creates the whole layout up front (time series with ``n_rows``
+rows, growable along M), appends blocks of measurement rows, records tempering statistics
+and finally marks the run finished.  Reading: :func:`read_run` returns a :class:`RunData`
+with every time series truncated to the root attribute ``n_valid``; it works on a file that
+is still being written (the writer flushes the rows before it raises ``n_valid``) and on a
+file left behind by a killed run.
+
+Layout (M measurements, T temperatures, R ladders, P = R(R-1)/2 ladder pairs)::
+
+    /                 attrs format="rkky_mc", format_version, rkky_mc_version, config (TOML),
+                            status ("running" | "finished"), n_valid
+    /provenance       attrs: the provenance dict (str / numbers; None -> "", dict -> JSON)
+    /sample           attrs model, spin, N, n_pairs, sha256, storage ("dense" | "csr"), field,
+                            energy_unit, and one attr "scale_<key>" per entry of sample.scale
+    /sample/positions (N, 3) float64, /sample/box (3,) float64       (when known)
+    /sample/couplings dense (N, N) dataset, or group with indptr/indices/data (store_couplings)
+    /temperatures     (T,) float64, ascending
+    /timeseries       attrs pairs (P, 2) int64: the ladders (a, b) of pair p; T, R, P
+    /timeseries/sweep (M,) int64; energy, magnetization, overlap, overlap_k2, link_overlap,
+                      walker (M, ...) -- see TIMESERIES below
+    /tempering/       swap_acceptance (R, T-1), swap_accepted (R, T-1), swap_attempted (),
+                      half_trips (R,), round_trips (R,)
+
+Every dataset has attrs ``units`` and ``description``; time series also ``axes``.  Rows
+at or beyond ``n_valid`` are not data (they hold the fill value: NaN, or -1 for integers).
+"""
+from __future__ import annotations
+
+import json
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from . import FORMAT, FORMAT_VERSION, __version__
+from .faults import fault_point
+
+_CHUNK_BYTES = 128 * 1024  # target size of one chunk of a time series (64-256 KiB)
+_COMPRESSION = dict(compression="gzip", compression_opts=4, shuffle=True)
+
+ENERGY_UNITS = {
+    "rkky": "J0",
+    "sk": "J (SK: J_ij ~ N(0, J²/N), J = 1)",
+    "ea": "J (EA coupling scale)",
+    "file": "units of the coupling file",
+}
+
+
+class FormatError(ValueError):
+    """The file is not an rkky_mc run file (or one this version cannot read)."""
+
+
+def ladder_pairs(R: int) -> np.ndarray:
+    """(P, 2) int64: ladder pairs (a, b), a < b, lexicographic (same order as
+    kernels.measure.ladder_pairs)."""
+    a, b = np.triu_indices(int(R), 1)
+    return np.stack([a, b], axis=1).astype(np.int64).reshape(-1, 2)
+
+
+def _timeseries_specs(spin: str, T: int, R: int, P: int, energy_unit: str) -> dict:
+    """name -> (row shape, dtype, axes, units, description)."""
+    heis = spin == "heisenberg"
+    return {
+        "sweep": ((), np.int64, "M", "sweeps",
+                  "sweep s (0-based) after which the measurement was taken; rows with "
+                  "s < anneal.thermalization belong to the thermalization"),
+        "energy": ((T, R), np.float64, "M,T,R", energy_unit,
+                   "energy per spin e = H/N of the walker at temperature t of ladder r, "
+                   "H = -Σ_{i<j} J_ij S_i·S_j - h Σ_i S_i^z"),
+        "magnetization": (((T, R, 3) if heis else (T, R)), np.float64,
+                          "M,T,R,xyz" if heis else "M,T,R", "1 (spin length)",
+                          "magnetization per spin, vector m_μ = (1/N) Σ_i S_iμ (last axis x, y, z)"
+                          if heis else "magnetization per spin m = (1/N) Σ_i s_i"),
+        "overlap": (((T, P, 3, 3) if heis else (T, P)), np.float64,
+                    "M,T,P,mu,nu" if heis else "M,T,P", "1",
+                    "overlap tensor q_μν = (1/N) Σ_i S_iμ^a S_iν^b of ladders (a, b) = pairs[p] "
+                    "at temperature t; q² = Σ_μν q_μν²"
+                    if heis else
+                    "Edwards-Anderson overlap q = (1/N) Σ_i s_i^a s_i^b of ladders (a, b) = "
+                    "pairs[p] at temperature t"),
+        "overlap_k2": ((T, P), np.float64, "M,T,P", "1",
+                       "(1/3) Σ_{k = 2π/L x̂, ŷ, ẑ} Σ_μν |q_μν(k)|², q_μν(k) = (1/N) Σ_i "
+                       "S_iμ^a S_iν^b e^{ik·R_i} (Ising: |q(k)|²); NaN for models without "
+                       "positions"),
+        "link_overlap": ((T, P), np.float64, "M,T,P", "1",
+                         "J²-weighted link overlap q_l = Σ_{i<j} J_ij² (S_i^a·S_j^a)(S_i^b·S_j^b) "
+                         "/ Σ_{i<j} J_ij²; NaN when not measured"),
+        "walker": ((T, R), np.int32, "M,T,R", "index",
+                   "which walker of ladder r sits at temperature t (its index within the "
+                   "ladder, 0..T-1; global walker index r·T + walker)"),
+    }
+
+
+def _chunk_rows(row_shape, dtype) -> int:
+    row_bytes = max(1, int(np.prod(row_shape, dtype=np.int64))) * np.dtype(dtype).itemsize
+    return int(max(1, min(65536, _CHUNK_BYTES // row_bytes)))
+
+
+def _attr_value(value):
+    """A provenance/attribute value in an HDF5-friendly form."""
+    if value is None:
+        return ""
+    if isinstance(value, (str, bytes, bool, int, float, np.generic)):
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return json.dumps(value, default=str)
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, (list, tuple)):
+        arr = np.asarray(value)
+        if arr.dtype.kind in "biuf" and arr.ndim >= 1:
+            return arr
+        return json.dumps(list(value), default=str)
+    return str(value)
+
+
+def _py(value):
+    """An attribute as read by h5py -> plain Python (str, int, float, list/array)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray) and value.dtype.kind in "OSU":
+        return [_py(v) for v in value.tolist()]
+    return value
+
+
+def _attrs(obj) -> dict:
+    return {k: _py(v) for k, v in obj.attrs.items()}
+
+
+def set_attrs(obj, values: dict) -> None:
+    """Write ``values`` as attributes of an h5py group/dataset (see :func:`_attr_value`)."""
+    for key, value in values.items():
+        obj.attrs[str(key)] = _attr_value(value)
+
+
+def _put(group, name, data, units, description, **kw):
+    """Create or overwrite dataset ``group/name`` with units and description attrs."""
+    data = np.asarray(data)
+    if name in group:
+        ds = group[name]
+        if ds.shape == data.shape and ds.dtype == data.dtype:
+            ds[...] = data
+        else:
+            del group[name]
+            ds = group.create_dataset(name, data=data, **kw)
+    else:
+        ds = group.create_dataset(name, data=data, **kw)
+    ds.attrs["units"] = units
+    ds.attrs["description"] = description
+    return ds
+
+
+class RunWriter:
+    """Create a run file and append measurement rows to it.
+
+    ``path`` is written as given (an existing file is replaced: the caller decides the
+    overwrite policy).  ``sample`` needs the attributes model, n_spins, dense, csr,
+    positions, box, scale, n_pairs, sha256 (and optionally field).  ``positions``/``box``
+    default to the sample's.  Use as a context manager; leaving the block closes the file
+    without finishing it (status stays "running": an interrupted run).
+    """
+
+    def __init__(self, path, cfg, sample, provenance: dict, spin: str, temperatures, R: int,
+                 n_rows: int, *, positions=None, box=None, store_couplings: bool = False):
+        temperatures = np.asarray(temperatures, dtype=np.float64).reshape(-1)
+        if temperatures.size == 0 or np.any(np.diff(temperatures) <= 0):
+            raise ValueError("temperatures must be a non-empty ascending array")
+        if spin not in ("ising", "heisenberg"):
+            raise ValueError(f"spin = {spin!r}: must be 'ising' or 'heisenberg'")
+        R = int(R)
+        if R < 1 or int(n_rows) < 0:
+            raise ValueError(f"need R >= 1 and n_rows >= 0 (R = {R}, n_rows = {n_rows})")
+        self.path = str(path)
+        self.spin = spin
+        self.T = int(temperatures.size)
+        self.R = R
+        self.pairs = ladder_pairs(R)
+        self.P = int(self.pairs.shape[0])
+        self.N = int(sample.n_spins)
+        self.n_valid = 0
+        model = str(getattr(sample, "model", ""))
+        self.energy_unit = ENERGY_UNITS.get(model, "model coupling scale")
+        self.specs = _timeseries_specs(spin, self.T, self.R, self.P, self.energy_unit)
+
+        f = self.file = h5py.File(self.path, "w", locking=False)
+        try:
+            set_attrs(f, {
+                "format": FORMAT,
+                "format_version": np.int64(FORMAT_VERSION),
+                "rkky_mc_version": __version__,
+                "config": cfg.to_toml(),
+                "status": "running",
+                "n_valid": np.int64(0),
+            })
+            set_attrs(f.create_group("provenance"), dict(provenance or {}))
+            self._write_sample(sample, positions, box, store_couplings)
+            ds = f.create_dataset("temperatures", data=temperatures)
+            ds.attrs["units"] = self.energy_unit + " (k_B = 1)"
+            ds.attrs["description"] = "temperature ladder, ascending; axis T of every array"
+            self._create_timeseries(int(n_rows))
+            f.flush()
+        except BaseException:
+            f.close()
+            raise
+
+    @classmethod
+    def reopen(cls, path) -> "RunWriter":
+        """Open an existing run file to append more rows (resume / extend): n_valid is read
+        back, status is set to "running" again; rows beyond n_valid will be overwritten."""
+        check_rkky_mc_file(path)
+        self = cls.__new__(cls)
+        self.path = str(path)
+        f = self.file = h5py.File(self.path, "r+", locking=False)
+        try:
+            g = f["timeseries"]
+            self.T = int(g.attrs["T"])
+            self.R = int(g.attrs["R"])
+            self.pairs = np.asarray(g.attrs["pairs"], dtype=np.int64).reshape(-1, 2)
+            self.P = int(self.pairs.shape[0])
+            self.spin = str(_py(f["sample"].attrs["spin"]))
+            self.N = int(f["sample"].attrs["N"])
+            self.energy_unit = str(_py(f["sample"].attrs["energy_unit"]))
+            self.specs = _timeseries_specs(self.spin, self.T, self.R, self.P, self.energy_unit)
+            self.n_valid = int(f.attrs["n_valid"])
+            f.attrs["status"] = "running"
+            f.flush()
+        except BaseException:
+            f.close()
+            raise
+        return self
+
+    # ---- layout ---------------------------------------------------------------------
+    def _write_sample(self, sample, positions, box, store_couplings):
+        g = self.file.create_group("sample")
+        dense = getattr(sample, "dense", None)
+        attrs = {
+            "model": str(sample.model),
+            "spin": self.spin,
+            "N": np.int64(self.N),
+            "n_pairs": np.int64(sample.n_pairs),
+            "sha256": str(sample.sha256),
+            "storage": "dense" if dense is not None else "csr",
+            "energy_unit": self.energy_unit,
+        }
+        if getattr(sample, "field", None) is not None:
+            attrs["field"] = float(sample.field)
+        for key, value in dict(getattr(sample, "scale", None) or {}).items():
+            attrs[f"scale_{key}"] = value
+        set_attrs(g, attrs)
+        positions = positions if positions is not None else getattr(sample, "positions", None)
+        box = box if box is not None else getattr(sample, "box", None)
+        if positions is not None:
+            _put(g, "positions", np.asarray(positions, dtype=np.float64).reshape(-1, 3),
+                 "a (host cubic lattice constant)", "impurity positions R_i in the periodic box")
+        if box is not None:
+            _put(g, "box", np.asarray(box, dtype=np.float64).reshape(3),
+                 "a (host cubic lattice constant)", "edges of the periodic box (minimum image)")
+        if store_couplings:
+            unit = self.energy_unit
+            if dense is not None:
+                ds = _put(g, "couplings", np.asarray(dense, dtype=np.float64), unit,
+                          "coupling matrix J_ij (H = -Σ_{i<j} J_ij S_i·S_j), symmetric, zero diagonal",
+                          chunks=True, **_COMPRESSION)
+                ds.attrs["storage"] = "dense"
+            elif getattr(sample, "csr", None) is not None:
+                indptr, indices, data = sample.csr
+                c = g.create_group("couplings")
+                c.attrs["storage"] = "csr"
+                c.attrs["shape"] = np.array([self.N, self.N], dtype=np.int64)
+                c.attrs["description"] = ("coupling matrix J_ij in CSR form (both directions "
+                                          "stored, columns sorted)")
+                _put(c, "indptr", np.asarray(indptr, dtype=np.int64), "index", "CSR row pointers (N+1,)")
+                _put(c, "indices", np.asarray(indices, dtype=np.int32), "index", "CSR column indices",
+                     chunks=True, **_COMPRESSION)
+                _put(c, "data", np.asarray(data, dtype=np.float64), unit, "CSR values J_ij",
+                     chunks=True, **_COMPRESSION)
+
+    def _create_timeseries(self, n_rows):
+        g = self.file.create_group("timeseries")
+        g.attrs["pairs"] = self.pairs
+        g.attrs["T"] = np.int64(self.T)
+        g.attrs["R"] = np.int64(self.R)
+        g.attrs["P"] = np.int64(self.P)
+        g.attrs["description"] = ("one row per measurement; valid rows are [0, n_valid) (root "
+                                  "attr); pairs[p] = ladders (a, b) of pair p")
+        for name, (row, dtype, axes, units, desc) in self.specs.items():
+            chunk_rows = _chunk_rows(row, dtype)
+            ds = g.create_dataset(
+                name, shape=(n_rows, *row), dtype=dtype,
+                maxshape=(None, *[None if d == 0 else d for d in row]),
+                chunks=(chunk_rows, *[max(1, d) for d in row]),
+                fillvalue=(np.nan if np.dtype(dtype).kind == "f" else -1),
+                **_COMPRESSION,
+            )
+            ds.attrs["units"] = units
+            ds.attrs["description"] = desc
+            ds.attrs["axes"] = axes
+
+    # ---- writing --------------------------------------------------------------------
+    @property
+    def n_rows(self) -> int:
+        """Current length of the time series along M (valid or not)."""
+        return int(self.file["timeseries/sweep"].shape[0])
+
+    def resize(self, n_rows: int) -> None:
+        """Set the length along M of every time series (never below n_valid)."""
+        n_rows = max(int(n_rows), self.n_valid)
+        for name in self.specs:
+            self.file["timeseries"][name].resize(n_rows, axis=0)
+
+    def append(self, rows: dict) -> None:
+        """Write m rows at [n_valid, n_valid + m) (growing if needed), flush, then raise
+        n_valid and flush again.  ``rows``: name -> (m, *row shape) array for every time
+        series (``sweep`` (m,)); ``link_overlap`` may be omitted (left NaN)."""
+        unknown = set(rows) - set(self.specs)
+        if unknown:
+            raise KeyError(f"unknown time series {sorted(unknown)}; known: {list(self.specs)}")
+        missing = set(self.specs) - set(rows) - {"link_overlap"}
+        if missing:
+            raise KeyError(f"missing time series {sorted(missing)}")
+        arrays, m = {}, None
+        for name, value in rows.items():
+            row, dtype = self.specs[name][:2]
+            arr = np.asarray(value)
+            if arr.ndim == len(row):  # a single row
+                arr = arr[None]
+            if arr.shape[1:] != row:
+                raise ValueError(f"{name}: rows of shape {arr.shape[1:]}, expected {row}")
+            if m is None:
+                m = arr.shape[0]
+            elif arr.shape[0] != m:
+                raise ValueError(f"{name}: {arr.shape[0]} rows, other series have {m}")
+            arrays[name] = arr.astype(dtype, copy=False)
+        if not m:
+            return
+        lo, hi = self.n_valid, self.n_valid + m
+        if hi > self.n_rows:
+            self.resize(hi)
+        g = self.file["timeseries"]
+        for k, (name, arr) in enumerate(arrays.items()):
+            g[name][lo:hi] = arr
+            if k == 0:
+                fault_point("timeseries:partial")
+        self.file.flush()
+        self.n_valid = hi
+        self.file.attrs["n_valid"] = np.int64(hi)
+        self.file.flush()
+
+    def write_tempering(self, n_accepted, n_attempted: int, half_trips) -> None:
+        """Swap statistics (may be called again to overwrite): n_accepted (R, T-1) accepted
+        swaps per ladder and neighbour pair, n_attempted attempts per pair (same for every
+        pair), half_trips (R,) completed half round trips per ladder."""
+        g = self.file.require_group("tempering")
+        n_acc = np.asarray(n_accepted, dtype=np.int64).reshape(self.R, max(self.T - 1, 0))
+        n_att = int(n_attempted)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rate = n_acc / n_att if n_att > 0 else np.full(n_acc.shape, np.nan)
+        half = np.asarray(half_trips, dtype=np.int64).reshape(self.R)
+        _put(g, "swap_acceptance", rate.astype(np.float64), "1",
+             "swap acceptance rate per ladder r and neighbour pair (t, t+1)")
+        _put(g, "swap_accepted", n_acc, "swaps", "accepted swaps per ladder r and neighbour pair (t, t+1)")
+        _put(g, "swap_attempted", np.int64(n_att), "swaps",
+             "attempted swaps per neighbour pair (the same for every pair and ladder)")
+        _put(g, "half_trips", half, "trips",
+             "completed half round trips (lowest <-> highest temperature) per ladder")
+        _put(g, "round_trips", half / 2.0, "trips", "round trips per ladder = half_trips / 2")
+        self.file.flush()
+
+    def set_attrs(self, group: str, values: dict) -> None:
+        """Set attributes of ``group`` (a path in the file, "/" for the root)."""
+        obj = self.file[group] if group not in ("", "/") else self.file
+        set_attrs(obj, values)
+        self.file.flush()
+
+    def finish(self, end_time: str | None = None, **provenance) -> None:
+        """Mark the run finished; record ``end_time`` (ISO text; default now, UTC) and any
+        further provenance entries."""
+        if end_time is None:
+            end_time = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+        set_attrs(self.file.require_group("provenance"), {"end_time": end_time, **provenance})
+        self.file.attrs["status"] = "finished"
+        self.file.flush()
+
+    def close(self) -> None:
+        if self.file is not None and self.file.id.valid:
+            self.file.flush()
+            self.file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+# ---- reading ---------------------------------------------------------------------------
+
+
+def check_rkky_mc_file(path) -> None:
+    """Raise FileNotFoundError / FormatError (clear message) unless ``path`` is an rkky_mc
+    run file of a format version this rkky_mc can read."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    if not h5py.is_hdf5(str(p)):
+        raise FormatError(f"{path}: not an HDF5 file (expected an rkky_mc run file)")
+    with h5py.File(str(p), "r", locking=False) as f:
+        fmt = _py(f.attrs.get("format", None))
+        version = _py(f.attrs.get("format_version", None))
+    if fmt != FORMAT:
+        raise FormatError(f"{path}: not an rkky_mc run file (root attribute format = {fmt!r}, "
+                          f"expected {FORMAT!r})")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise FormatError(f"{path}: format_version = {version!r}; this rkky_mc ({__version__}) "
+                          f"reads versions up to {FORMAT_VERSION}")
+
+
+def is_rkky_mc_file(path) -> bool:
+    """True if ``path`` is a readable rkky_mc run file (see check_rkky_mc_file)."""
+    try:
+        check_rkky_mc_file(path)
+    except (OSError, FormatError):
+        return False
+    return True
+
+
+@dataclass
+class RunData:
+    """One run file, read: time series truncated to n_valid rows."""
+
+    path: str
+    attrs: dict                      # root attributes
+    config_text: str                 # the resolved TOML
+    config: dict                     # tomllib.loads(config_text) (not validated)
+    status: str                      # "running" | "finished"
+    n_valid: int
+    provenance: dict
+    sample: dict                     # /sample attrs
+    temperatures: np.ndarray         # (T,)
+    pairs: np.ndarray                # (P, 2) ladders (a, b)
+    timeseries: dict                 # name -> (n_valid, ...) array
+    timeseries_attrs: dict           # name -> {units, description, axes}
+    tempering: dict = field(default_factory=dict)
+    positions: np.ndarray | None = None
+    box: np.ndarray | None = None
+    couplings: object = None         # dense array, or (indptr, indices, data); if requested
+
+    @property
+    def spin(self) -> str:
+        return self.sample.get("spin", "")
+
+    @property
+    def finished(self) -> bool:
+        return self.status == "finished"
+
+
+def read_run(path, *, couplings: bool = False, retries: int = 3) -> RunData:
+    """Read a run file (read-only, no file lock: works while a writer has it open).
+
+    Every time series is cut to the root attribute n_valid, read first, so rows appended
+    meanwhile are ignored.  ``couplings=True`` also loads /sample/couplings if stored.
+    A read that fails while the writer is flushing is retried ``retries`` times."""
+    check_rkky_mc_file(path)
+    for attempt in range(retries + 1):
+        try:
+            return _read(str(path), couplings)
+        except (OSError, KeyError):
+            if attempt >= retries:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
+def _read(path: str, want_couplings: bool) -> RunData:
+    with h5py.File(path, "r", locking=False) as f:
+        attrs = _attrs(f)
+        n_valid = int(attrs.get("n_valid", 0))
+        config_text = str(attrs.get("config", ""))
+        try:
+            config = tomllib.loads(config_text)
+        except tomllib.TOMLDecodeError:
+            config = {}
+        g = f["timeseries"]
+        timeseries, ts_attrs = {}, {}
+        for name, ds in g.items():
+            if not isinstance(ds, h5py.Dataset):
+                continue
+            n = min(n_valid, ds.shape[0]) if ds.ndim else 0
+            timeseries[name] = ds[:n] if ds.ndim else ds[()]
+            ts_attrs[name] = _attrs(ds)
+        pairs = np.asarray(g.attrs.get("pairs", np.zeros((0, 2), np.int64)), dtype=np.int64).reshape(-1, 2)
+        tempering = {}
+        if "tempering" in f:
+            for name, ds in f["tempering"].items():
+                if isinstance(ds, h5py.Dataset):
+                    tempering[name] = ds[()]
+        sample_g = f["sample"] if "sample" in f else None
+        sample = _attrs(sample_g) if sample_g is not None else {}
+        positions = sample_g["positions"][()] if sample_g is not None and "positions" in sample_g else None
+        box = sample_g["box"][()] if sample_g is not None and "box" in sample_g else None
+        cpl = None
+        if want_couplings and sample_g is not None and "couplings" in sample_g:
+            c = sample_g["couplings"]
+            if isinstance(c, h5py.Dataset):
+                cpl = c[()]
+            else:
+                cpl = (c["indptr"][()], c["indices"][()], c["data"][()])
+        return RunData(
+            path=path,
+            attrs=attrs,
+            config_text=config_text,
+            config=config,
+            status=str(attrs.get("status", "")),
+            n_valid=n_valid,
+            provenance=_attrs(f["provenance"]) if "provenance" in f else {},
+            sample=sample,
+            temperatures=f["temperatures"][()],
+            pairs=pairs,
+            timeseries=timeseries,
+            timeseries_attrs=ts_attrs,
+            tempering=tempering,
+            positions=positions,
+            box=box,
+            couplings=cpl,
+        )

@@ -1,0 +1,84 @@
+"""`rkky-mc info FILE.h5`: a human-readable summary of a run file."""
+from __future__ import annotations
+
+import h5py
+import numpy as np
+
+from .hdf5 import read_run
+
+
+def log_windows(sweeps: np.ndarray, values: np.ndarray):
+    """Means of ``values`` (M, ...) over logarithmic windows of sweeps [2^k, 2^(k+1)).
+
+    Sweep 0 joins the first window [0, 2). Returns a list of (lo, hi, count, mean).
+    """
+    out = []
+    if len(sweeps) == 0:
+        return out
+    top = int(sweeps.max())
+    k = 0
+    lo = 0
+    while lo <= top:
+        hi = 2 ** (k + 1)
+        sel = (sweeps >= lo) & (sweeps < hi)
+        if sel.any():
+            out.append((lo, hi, int(sel.sum()), values[sel].mean(axis=0)))
+        lo = hi
+        k += 1
+    return out
+
+
+def describe(path) -> str:
+    run = read_run(path)
+    s, cfg = run.sample, run.config
+    anneal = cfg.get("anneal", {})
+    total = int(anneal.get("thermalization", 0)) + int(anneal.get("sweeps", 0))
+    lines = [f"{path}: rkky_mc run file, format {run.attrs.get('format_version')}, "
+             f"written by rkky_mc {run.attrs.get('rkky_mc_version')}"]
+    model = s.get("model", "?")
+    desc = f"  sample: model {model}, {s.get('spin')} spins, N = {s.get('N')}, {s.get('n_pairs')} coupled pairs"
+    sc = cfg.get("sample", {})
+    if model == "rkky":
+        desc += f" (L = {sc.get('L')}, c = {sc.get('concentration')}, k_F a = {sc.get('kf'):.4f}, {sc.get('lattice')})"
+    elif model == "ea":
+        desc += f" (L = {sc.get('L')}, {sc.get('distribution')})"
+    lines.append(desc)
+    scale = {k[6:]: v for k, v in s.items() if k.startswith("scale_")}
+    if scale:
+        lines.append("  coupling scale: " + ", ".join(f"{k} = {v:.6g}" for k, v in scale.items()
+                                                        if isinstance(v, (int, float, np.floating))))
+    if s.get("field"):
+        lines.append(f"  field h = {s.get('field')}")
+    temps = run.temperatures
+    lines.append(f"  temperatures ({len(temps)}): " + " ".join(f"{t:.4g}" for t in temps))
+    lines.append(f"  replicas (ladders) R = {run.attrs.get('R', len(run.tempering.get('half_trips', [])))}, "
+                 f"update {anneal.get('update')}, over-relaxation {anneal.get('overrelaxation')}, "
+                 f"measure every {anneal.get('measure_every')}")
+    ckpt = {}
+    with h5py.File(str(path), "r", locking=False) as f:
+        if "checkpoint" in f:
+            ckpt = {k: v for k, v in f["checkpoint"].attrs.items()}
+    done = int(ckpt.get("sweeps_done", 0))
+    lines.append(f"  status: {run.status}; sweeps {done} / {total} "
+                 f"(thermalization {anneal.get('thermalization')}), measurements {run.n_valid}")
+    if ckpt:
+        lines.append(f"  last checkpoint: {ckpt.get('time')} at sweep {done} on {ckpt.get('cpu')}")
+    prov = run.provenance
+    lines.append(f"  started {prov.get('start_time')} on {prov.get('host')}"
+                 + (f", finished {prov.get('end_time')}" if prov.get("end_time") else "")
+                 + (f", last resumed {prov.get('resumed_at')}" if prov.get("resumed_at") else ""))
+    tp = run.tempering
+    if "swap_acceptance" in tp and np.size(tp["swap_acceptance"]):
+        acc = np.atleast_2d(tp["swap_acceptance"]).mean(axis=0)
+        lines.append("  swap acceptance per pair (t, t+1), mean over ladders: "
+                     + " ".join(f"{a:.2f}" for a in acc))
+        lines.append("  round trips per ladder: " + " ".join(f"{r:g}" for r in np.ravel(tp.get("round_trips", []))))
+    ts = run.timeseries
+    if run.n_valid:
+        e = ts["energy"].mean(axis=2)  # (M, T) mean over ladders
+        show = sorted({0, len(temps) // 2, len(temps) - 1})
+        lines.append("  equilibration: mean energy per spin over windows of sweeps [2^k, 2^(k+1))")
+        lines.append("    {:>17}  {:>6}  ".format("sweeps", "rows") + "  ".join(f"T={temps[t]:<9.4g}" for t in show))
+        for lo, hi, n, mean in log_windows(ts["sweep"], e):
+            lines.append(f"    [{lo:>7}, {hi:>7})  {n:>6}  " + "  ".join(f"{mean[t]:<11.6f}" for t in show))
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Numba hot loops: arrays and scalars in, nothing else (see docs/internals.md)."""

@@ -1,0 +1,368 @@
+"""Heisenberg (unit 3-vector) single-spin updates, dense and CSR couplings (numba).
+
+State: spin components ``sx, sy, sz`` (W, N) and local fields ``hx, hy, hz`` (W, N),
+h_i = Σ_j J_ij S_j + H ẑ (the uniform field H is already in ``hz``), all of the dtype of J
+(float64 or float32). New directions are computed in float64 and stored in the array dtype.
+When S_i changes by ΔS (the difference of the *stored* values), every field of that walker
+changes by h_j += ΔS J_ij: three contiguous row updates for dense J (J_ii = 0).
+
+Moves (one visit of site i by walker w; β = beta_w[w]):
+  Metropolis   propose a uniform direction S' (two uniforms), ΔE = −(S' − S)·h_i; accept if
+               ΔE ≤ 0, else if u < exp(−β ΔE) (a third uniform, drawn only when ΔE > 0).
+  heat bath    exact draw from p(S) ∝ exp(β S·h_i) (two uniforms, see heatbath_direction);
+               a visit always moves the spin.
+  over-relax.  S' = 2 (S·h) h/|h|² − S (reflection about h: energy conserving, no random
+               numbers), renormalised to |S'| = 1 by one Newton step; skipped where |h| = 0.
+``accepted[w]`` counts the spins that moved (Metropolis: accepted proposals; heat bath: every
+visit). Over-relaxation has no counter.
+
+Unit length: Metropolis and heat-bath spins are fresh unit vectors (to rounding), so nothing
+accumulates; over-relaxation reuses the old spin, hence the renormalisation.
+
+Threading as in ising.py: ``prange`` over ``min(W, numba.get_num_threads())`` contiguous walker
+blocks (serial below ``fields.PARALLEL_MIN_WORK`` attempted updates per call); sites outside,
+walkers inside; walker w uses only stream ``rng[w]``: results are independent of the thread
+count.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .fields import FASTMATH, n_blocks
+from .rng import uniform
+
+_KW = dict(cache=True, fastmath=FASTMATH, error_model="numpy")
+
+_TWO_PI = 2.0 * np.pi
+# Below this a = β|h| the heat-bath distribution is uniform to double precision; the limit
+# formula (cos θ = 2u − 1 about ĥ) also avoids subnormal intermediates.
+_A_TINY = 1e-150
+
+
+@njit(**_KW)
+def uniform_direction(u1, u2):
+    """Uniform unit vector from two uniforms in [0, 1): z = 2 u1 − 1, φ = 2π u2."""
+    u1 = np.float64(u1)
+    z = 2.0 * u1 - 1.0
+    r = 2.0 * np.sqrt(u1 * (1.0 - u1))  # sqrt(1 − z²) without cancellation
+    phi = _TWO_PI * np.float64(u2)
+    return r * np.cos(phi), r * np.sin(phi), z
+
+
+@njit(**_KW)
+def heatbath_direction(hx, hy, hz, beta, u1, u2):
+    """Exact draw of a unit vector S with density ∝ exp(β S·h), from two uniforms in [0, 1).
+
+    With a = β|h| and v = 1 − u1 ∈ (0, 1]: t = 1 − cos θ = −log1p(−v (−expm1(−2a)))/a about
+    ĥ (the inverse of the CDF of cos θ; t → 2v, i.e. uniform, as a → 0 with no cancellation),
+    φ = 2π u2 in the orthonormal frame of Duff et al. (2017) around ĥ. |h| = 0 (or β = 0):
+    uniform_direction(u1, u2). Returns float64 (x, y, z).
+    """
+    hx = np.float64(hx)
+    hy = np.float64(hy)
+    hz = np.float64(hz)
+    h2 = hx * hx + hy * hy + hz * hz
+    if not h2 > 0.0:
+        return uniform_direction(u1, u2)
+    hn = np.sqrt(h2)
+    a = np.float64(beta) * hn
+    if not a > 0.0:
+        return uniform_direction(u1, u2)
+    v = 1.0 - np.float64(u1)
+    if a > _A_TINY:
+        t = -np.log1p(-v * (-np.expm1(-2.0 * a))) / a
+    else:
+        t = 2.0 * v
+    if not t <= 2.0:  # log1p(−1) = −inf for huge a and v = 1; also guards NaN
+        t = 2.0
+    if t < 0.0:
+        t = 0.0
+    c = 1.0 - t
+    st = np.sqrt(t * (2.0 - t))
+    phi = _TWO_PI * np.float64(u2)
+    p = st * np.cos(phi)
+    q = st * np.sin(phi)
+    # orthonormal frame (e1, e2, n) around n = ĥ (Duff et al., JCGT 6(1), 2017)
+    inv = 1.0 / hn
+    nx = hx * inv
+    ny = hy * inv
+    nz = hz * inv
+    sgn = 1.0 if nz >= 0.0 else -1.0
+    aa = -1.0 / (sgn + nz)
+    bb = nx * ny * aa
+    e1x = 1.0 + sgn * nx * nx * aa
+    e1y = sgn * bb
+    e1z = -sgn * nx
+    e2x = bb
+    e2y = sgn + ny * ny * aa
+    e2z = -ny
+    return (p * e1x + q * e2x + c * nx,
+            p * e1y + q * e2y + c * ny,
+            p * e1z + q * e2z + c * nz)
+
+
+# ------------------------------------------------------------------ dense walker blocks
+@njit(**_KW)
+def _metropolis_dense_block(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted, w0, w1):
+    N = sx.shape[1]
+    for ii in range(sites.shape[0]):
+        i = sites[ii]
+        for w in range(w0, w1):
+            u1 = uniform(rng, w)
+            u2 = uniform(rng, w)
+            xn, yn, zn = uniform_direction(u1, u2)
+            x0 = sx[w, i]
+            y0 = sy[w, i]
+            z0 = sz[w, i]
+            de = -((xn - x0) * hx[w, i] + (yn - y0) * hy[w, i] + (zn - z0) * hz[w, i])
+            if de > 0.0:
+                if uniform(rng, w) >= np.exp(-beta_w[w] * de):
+                    continue
+            sx[w, i] = xn
+            sy[w, i] = yn
+            sz[w, i] = zn
+            dx = sx[w, i] - x0
+            dy = sy[w, i] - y0
+            dz = sz[w, i] - z0
+            for j in range(N):
+                c = J[i, j]
+                hx[w, j] += dx * c
+                hy[w, j] += dy * c
+                hz[w, j] += dz * c
+            accepted[w] += 1
+
+
+@njit(**_KW)
+def _heatbath_dense_block(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted, w0, w1):
+    N = sx.shape[1]
+    for ii in range(sites.shape[0]):
+        i = sites[ii]
+        for w in range(w0, w1):
+            u1 = uniform(rng, w)
+            u2 = uniform(rng, w)
+            xn, yn, zn = heatbath_direction(hx[w, i], hy[w, i], hz[w, i], beta_w[w], u1, u2)
+            x0 = sx[w, i]
+            y0 = sy[w, i]
+            z0 = sz[w, i]
+            sx[w, i] = xn
+            sy[w, i] = yn
+            sz[w, i] = zn
+            dx = sx[w, i] - x0
+            dy = sy[w, i] - y0
+            dz = sz[w, i] - z0
+            for j in range(N):
+                c = J[i, j]
+                hx[w, j] += dx * c
+                hy[w, j] += dy * c
+                hz[w, j] += dz * c
+            accepted[w] += 1
+
+
+@njit(**_KW)
+def _overrelax_dense_block(J, sx, sy, sz, hx, hy, hz, sites, w0, w1):
+    N = sx.shape[1]
+    for ii in range(sites.shape[0]):
+        i = sites[ii]
+        for w in range(w0, w1):
+            fx = np.float64(hx[w, i])
+            fy = np.float64(hy[w, i])
+            fz = np.float64(hz[w, i])
+            h2 = fx * fx + fy * fy + fz * fz
+            if not h2 > 0.0:
+                continue
+            x0 = sx[w, i]
+            y0 = sy[w, i]
+            z0 = sz[w, i]
+            f = 2.0 * (x0 * fx + y0 * fy + z0 * fz) / h2
+            xn = f * fx - x0
+            yn = f * fy - y0
+            zn = f * fz - z0
+            g = 1.5 - 0.5 * (xn * xn + yn * yn + zn * zn)  # ≈ 1/|S'| (|S'| = 1 + O(ε))
+            sx[w, i] = xn * g
+            sy[w, i] = yn * g
+            sz[w, i] = zn * g
+            dx = sx[w, i] - x0
+            dy = sy[w, i] - y0
+            dz = sz[w, i] - z0
+            for j in range(N):
+                c = J[i, j]
+                hx[w, j] += dx * c
+                hy[w, j] += dy * c
+                hz[w, j] += dz * c
+
+
+# -------------------------------------------------------------------- CSR walker blocks
+@njit(**_KW)
+def _metropolis_csr_block(indptr, indices, data, sx, sy, sz, hx, hy, hz, beta_w, sites, rng,
+                          accepted, w0, w1):
+    for ii in range(sites.shape[0]):
+        i = sites[ii]
+        k0 = indptr[i]
+        k1 = indptr[i + 1]
+        for w in range(w0, w1):
+            u1 = uniform(rng, w)
+            u2 = uniform(rng, w)
+            xn, yn, zn = uniform_direction(u1, u2)
+            x0 = sx[w, i]
+            y0 = sy[w, i]
+            z0 = sz[w, i]
+            de = -((xn - x0) * hx[w, i] + (yn - y0) * hy[w, i] + (zn - z0) * hz[w, i])
+            if de > 0.0:
+                if uniform(rng, w) >= np.exp(-beta_w[w] * de):
+                    continue
+            sx[w, i] = xn
+            sy[w, i] = yn
+            sz[w, i] = zn
+            dx = sx[w, i] - x0
+            dy = sy[w, i] - y0
+            dz = sz[w, i] - z0
+            for k in range(k0, k1):
+                j = indices[k]
+                c = data[k]
+                hx[w, j] += dx * c
+                hy[w, j] += dy * c
+                hz[w, j] += dz * c
+            accepted[w] += 1
+
+
+@njit(**_KW)
+def _heatbath_csr_block(indptr, indices, data, sx, sy, sz, hx, hy, hz, beta_w, sites, rng,
+                        accepted, w0, w1):
+    for ii in range(sites.shape[0]):
+        i = sites[ii]
+        k0 = indptr[i]
+        k1 = indptr[i + 1]
+        for w in range(w0, w1):
+            u1 = uniform(rng, w)
+            u2 = uniform(rng, w)
+            xn, yn, zn = heatbath_direction(hx[w, i], hy[w, i], hz[w, i], beta_w[w], u1, u2)
+            x0 = sx[w, i]
+            y0 = sy[w, i]
+            z0 = sz[w, i]
+            sx[w, i] = xn
+            sy[w, i] = yn
+            sz[w, i] = zn
+            dx = sx[w, i] - x0
+            dy = sy[w, i] - y0
+            dz = sz[w, i] - z0
+            for k in range(k0, k1):
+                j = indices[k]
+                c = data[k]
+                hx[w, j] += dx * c
+                hy[w, j] += dy * c
+                hz[w, j] += dz * c
+            accepted[w] += 1
+
+
+@njit(**_KW)
+def _overrelax_csr_block(indptr, indices, data, sx, sy, sz, hx, hy, hz, sites, w0, w1):
+    for ii in range(sites.shape[0]):
+        i = sites[ii]
+        k0 = indptr[i]
+        k1 = indptr[i + 1]
+        for w in range(w0, w1):
+            fx = np.float64(hx[w, i])
+            fy = np.float64(hy[w, i])
+            fz = np.float64(hz[w, i])
+            h2 = fx * fx + fy * fy + fz * fz
+            if not h2 > 0.0:
+                continue
+            x0 = sx[w, i]
+            y0 = sy[w, i]
+            z0 = sz[w, i]
+            f = 2.0 * (x0 * fx + y0 * fy + z0 * fz) / h2
+            xn = f * fx - x0
+            yn = f * fy - y0
+            zn = f * fz - z0
+            g = 1.5 - 0.5 * (xn * xn + yn * yn + zn * zn)
+            sx[w, i] = xn * g
+            sy[w, i] = yn * g
+            sz[w, i] = zn * g
+            dx = sx[w, i] - x0
+            dy = sy[w, i] - y0
+            dz = sz[w, i] - z0
+            for k in range(k0, k1):
+                j = indices[k]
+                c = data[k]
+                hx[w, j] += dx * c
+                hy[w, j] += dy * c
+                hz[w, j] += dz * c
+
+
+# ------------------------------------------------------------------------------ sweeps
+# Walkers split into n_blocks contiguous blocks, one prange iteration each; a call with
+# little work (len(sites)·W < fields.PARALLEL_MIN_WORK) runs serially in the calling thread.
+@njit(parallel=True, **_KW)
+def heisenberg_sweep_dense(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, heatbath, accepted):
+    """One Metropolis or heat-bath pass over ``sites`` for every walker, dense couplings."""
+    W = sx.shape[0]
+    nb = n_blocks(W, sites.shape[0] * W)
+    if nb <= 1:
+        if heatbath:
+            _heatbath_dense_block(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted,
+                                  0, W)
+        else:
+            _metropolis_dense_block(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted,
+                                    0, W)
+    else:
+        for b in prange(nb):
+            w0 = (b * W) // nb
+            w1 = ((b + 1) * W) // nb
+            if heatbath:
+                _heatbath_dense_block(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng,
+                                      accepted, w0, w1)
+            else:
+                _metropolis_dense_block(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng,
+                                        accepted, w0, w1)
+
+
+@njit(parallel=True, **_KW)
+def heisenberg_sweep_csr(indptr, indices, data, sx, sy, sz, hx, hy, hz, beta_w, sites, rng,
+                         heatbath, accepted):
+    """One Metropolis or heat-bath pass over ``sites`` for every walker, CSR couplings."""
+    W = sx.shape[0]
+    nb = n_blocks(W, sites.shape[0] * W)
+    if nb <= 1:
+        if heatbath:
+            _heatbath_csr_block(indptr, indices, data, sx, sy, sz, hx, hy, hz, beta_w, sites,
+                                rng, accepted, 0, W)
+        else:
+            _metropolis_csr_block(indptr, indices, data, sx, sy, sz, hx, hy, hz, beta_w,
+                                  sites, rng, accepted, 0, W)
+    else:
+        for b in prange(nb):
+            w0 = (b * W) // nb
+            w1 = ((b + 1) * W) // nb
+            if heatbath:
+                _heatbath_csr_block(indptr, indices, data, sx, sy, sz, hx, hy, hz, beta_w,
+                                    sites, rng, accepted, w0, w1)
+            else:
+                _metropolis_csr_block(indptr, indices, data, sx, sy, sz, hx, hy, hz, beta_w,
+                                      sites, rng, accepted, w0, w1)
+
+
+@njit(parallel=True, **_KW)
+def heisenberg_overrelax_dense(J, sx, sy, sz, hx, hy, hz, sites):
+    """One over-relaxation pass over ``sites`` for every walker, dense couplings."""
+    W = sx.shape[0]
+    nb = n_blocks(W, sites.shape[0] * W)
+    if nb <= 1:
+        _overrelax_dense_block(J, sx, sy, sz, hx, hy, hz, sites, 0, W)
+    else:
+        for b in prange(nb):
+            _overrelax_dense_block(J, sx, sy, sz, hx, hy, hz, sites,
+                                   (b * W) // nb, ((b + 1) * W) // nb)
+
+
+@njit(parallel=True, **_KW)
+def heisenberg_overrelax_csr(indptr, indices, data, sx, sy, sz, hx, hy, hz, sites):
+    """One over-relaxation pass over ``sites`` for every walker, CSR couplings."""
+    W = sx.shape[0]
+    nb = n_blocks(W, sites.shape[0] * W)
+    if nb <= 1:
+        _overrelax_csr_block(indptr, indices, data, sx, sy, sz, hx, hy, hz, sites, 0, W)
+    else:
+        for b in prange(nb):
+            _overrelax_csr_block(indptr, indices, data, sx, sy, sz, hx, hy, hz, sites,
+                                 (b * W) // nb, ((b + 1) * W) // nb)

@@ -1,0 +1,81 @@
+"""Observables of one measurement: plain functions over the ensemble state.
+
+Every array is indexed by temperature (not by walker): ``[t, r]`` for walker quantities of
+ladder r, ``[t, p]`` for ladder pairs p = (a, b), a < b, in lexicographic order.
+
+- energy (T, R): energy per spin, units of J0 (or the model's coupling scale)
+- magnetization (T, R) Ising m = Σ s_i / N; Heisenberg (T, R, 3) the vector m
+- overlap (T, P): Ising q_ab = Σ s_i^a s_i^b / N; Heisenberg (T, P, 3, 3) q_μν
+- overlap_k2 (T, P): (1/3) Σ_{k = 2π/L x̂, ŷ, ẑ} Σ_μν |q_μν(k)|² (nan without positions)
+- link_overlap (T, P): Σ_{i<j} J_ij² (S_i^a·S_j^a)(S_i^b·S_j^b) / Σ_{i<j} J_ij²
+- walker (T, R): which walker of ladder r sits at temperature t
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .kernels import measure as kmeasure
+
+
+def wave_phases(sample):
+    """cos(k·R_i), sin(k·R_i) for the three smallest wave vectors k = 2π/L_μ ê_μ.
+
+    Returns arrays of shape (3, N); (0, N) when the model has no positions (SK, file).
+    """
+    if sample.positions is None or sample.box is None:
+        empty = np.zeros((0, sample.n_spins), dtype=np.float64)
+        return empty, empty.copy()
+    k = 2.0 * np.pi / np.asarray(sample.box, dtype=np.float64)
+    phase = (np.asarray(sample.positions, dtype=np.float64) * k).T  # (3, N): k_μ R_iμ
+    return np.ascontiguousarray(np.cos(phase)), np.ascontiguousarray(np.sin(phase))
+
+
+def measure(sim) -> dict:
+    """One row of every time series from the current state of ``sim`` (a Simulation)."""
+    T, R, P, N = sim.T, sim.R, sim.P, sim.N
+    perm = sim.perm
+    energy = sim.energies[perm].T / N  # (T, R)
+    walker = (perm - (np.arange(R) * T)[:, None]).T.astype(np.int32)
+    qk2 = np.zeros((T, P))
+    link = np.full((T, P), np.nan)
+    if sim.heisenberg:
+        mag = np.zeros((T, R, 3))
+        kmeasure.heisenberg_magnetization(sim.sx, sim.sy, sim.sz, perm, mag)
+        q = np.zeros((T, P, 3, 3))
+        if P:
+            kmeasure.heisenberg_overlap(sim.sx, sim.sy, sim.sz, perm, sim.pair_a, sim.pair_b,
+                                        sim.cosk, sim.sink, q, qk2)
+    else:
+        mag = np.zeros((T, R))
+        kmeasure.ising_magnetization(sim.spins, perm, mag)
+        q = np.zeros((T, P))
+        if P:
+            kmeasure.ising_overlap(sim.spins, perm, sim.pair_a, sim.pair_b, sim.cosk, sim.sink, q, qk2)
+    if P and sim.cfg.anneal.link_overlap:
+        link = link_overlap(sim)
+    return {
+        "energy": energy,
+        "magnetization": mag,
+        "overlap": q,
+        "overlap_k2": qk2,
+        "link_overlap": link,
+        "walker": walker,
+    }
+
+
+def link_overlap(sim) -> np.ndarray:
+    """J²-weighted link overlap per temperature and ladder pair, shape (T, P)."""
+    out = np.zeros((sim.T, sim.P))
+    k2 = sim.k2
+    if sim.heisenberg:
+        spins = (sim.sx, sim.sy, sim.sz)
+        if sim.J is not None:
+            kmeasure.heisenberg_link_overlap_dense(k2, *spins, sim.perm, sim.pair_a, sim.pair_b, out)
+        else:
+            kmeasure.heisenberg_link_overlap_csr(*k2, *spins, sim.perm, sim.pair_a, sim.pair_b, out)
+    else:
+        if sim.J is not None:
+            kmeasure.ising_link_overlap_dense(k2, sim.spins, sim.perm, sim.pair_a, sim.pair_b, out)
+        else:
+            kmeasure.ising_link_overlap_csr(*k2, sim.spins, sim.perm, sim.pair_a, sim.pair_b, out)
+    return out

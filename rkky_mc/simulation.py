@@ -1,0 +1,376 @@
+"""The run: ensemble state and the schedule (sweeps, tempering swaps, measurements).
+
+One :class:`Simulation` holds R independent ladders of T walkers sharing one coupling
+matrix. Walker ``w = r*T + slot`` belongs to ladder ``r``; ``perm[r, t]`` is the walker that
+sits at temperature ``t`` of ladder ``r`` (swaps permute temperatures, spins never move).
+
+All randomness comes from explicit xoshiro256** streams seeded from one
+``numpy.random.SeedSequence(anneal.seed)``: one stream per walker (its moves), one per ladder
+(its swaps), one for the visiting order. The result is therefore independent of the number
+of numba threads.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, checkpoint, observables, provenance
+from .config import Config
+from .couplings import Sample
+from .kernels import fields as kfields
+from .kernels import heisenberg as kheis
+from .kernels import ising as kising
+from .kernels import tempering as ktemp
+from .kernels.rng import seed_streams
+from .kernels.schedule import random_sites
+
+class Simulation:
+    """Ensemble state plus the update schedule of one run.
+
+    Parameters
+    ----------
+    cfg : Config
+        The validated run configuration.
+    sample : Sample
+        The disorder sample (couplings in units of J0 or the model's scale).
+    """
+
+    def __init__(self, cfg: Config, sample: Sample):
+        self.cfg = cfg
+        self.sample = sample
+        a = cfg.anneal
+        self.temperatures = cfg.temperature_array
+        self.betas = 1.0 / self.temperatures
+        self.T = len(self.temperatures)
+        self.R = a.replicas
+        self.W = self.T * self.R
+        self.N = sample.n_spins
+        self.heisenberg = sample.spin == "heisenberg"
+        self.heatbath = a.update == "heatbath"
+        self.overrelaxation = a.overrelaxation
+        self.dtype = np.float32 if a.precision == "float32" else np.float64
+        self.H = float(sample.field)
+        self.pair_a, self.pair_b = (np.array(x, dtype=np.int64) for x in zip(*self.ladder_pairs(self.R))) \
+            if self.R > 1 else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        self.P = len(self.pair_a)
+
+        # couplings in the working precision; dense J or CSR
+        if sample.dense is not None:
+            self.J = np.ascontiguousarray(sample.dense, dtype=self.dtype)
+            self.csr = None
+        else:
+            indptr, indices, data = sample.csr
+            self.J = None
+            self.csr = (indptr, indices, np.ascontiguousarray(data, dtype=self.dtype))
+        self._k2 = None  # J∘J for the link overlap, built on first use
+        self.cosk, self.sink = observables.wave_phases(sample)
+
+        self.sweeps_done = 0
+        self._init_state(np.random.SeedSequence(a.seed))
+
+    # ---- set-up ---------------------------------------------------------------------
+    @staticmethod
+    def ladder_pairs(R: int):
+        return [(a, b) for a in range(R) for b in range(a + 1, R)]
+
+    def _init_state(self, seed_sequence: np.random.SeedSequence):
+        W, N, T, R, dt = self.W, self.N, self.T, self.R, self.dtype
+        s_walk, s_ladder, s_sites, s_init = seed_sequence.spawn(4)
+        self.rng_walkers = seed_streams(s_walk, W)
+        self.rng_ladders = seed_streams(s_ladder, R)
+        self.rng_sites = seed_streams(s_sites, 1)
+        init = np.random.default_rng(s_init)
+        if self.heisenberg:
+            v = init.normal(size=(3, W, N))
+            v /= np.linalg.norm(v, axis=0)
+            self.sx, self.sy, self.sz = (np.ascontiguousarray(c, dtype=dt) for c in v)
+            self.hx, self.hy, self.hz = (np.zeros((W, N), dtype=dt) for _ in range(3))
+            self.spins = self.fields = None
+        else:
+            self.spins = np.where(init.random((W, N)) < 0.5, -1.0, 1.0).astype(dt)
+            self.fields = np.zeros((W, N), dtype=dt)
+            self.sx = self.sy = self.sz = self.hx = self.hy = self.hz = None
+        self.perm = np.arange(W, dtype=np.int64).reshape(R, T)
+        self.beta_w = np.tile(self.betas, R).astype(np.float64)
+        self.n_accepted = np.zeros((R, max(T - 1, 0)), dtype=np.int64)
+        self.half_trips = np.zeros(R, dtype=np.int64)
+        self.direction = np.zeros(W, dtype=np.int64)
+        self.flips = np.zeros(W, dtype=np.int64)
+        self.energies = np.zeros(W, dtype=np.float64)
+        self._sites_seq = np.arange(N, dtype=np.int64)
+        self._sites_rand = np.zeros(N, dtype=np.int64)
+        self.recompute_fields()
+
+    # ---- kernels --------------------------------------------------------------------
+    def recompute_fields(self):
+        """Local fields from scratch (removes the rounding drift of incremental updates)."""
+        H = self.dtype(self.H)
+        if self.heisenberg:
+            if self.J is not None:
+                kfields.local_fields3_dense(self.J, self.sx, self.sy, self.sz, H, self.hx, self.hy, self.hz)
+            else:
+                kfields.local_fields3_csr(*self.csr, self.sx, self.sy, self.sz, H, self.hx, self.hy, self.hz)
+        else:
+            if self.J is not None:
+                kfields.local_fields_dense(self.J, self.spins, H, self.fields)
+            else:
+                kfields.local_fields_csr(*self.csr, self.spins, H, self.fields)
+        self.update_energies()
+
+    def update_energies(self):
+        """Total energy of every walker from its local fields (units of J0)."""
+        H = float(self.H)
+        if self.heisenberg:
+            kfields.heisenberg_energies(self.sx, self.sy, self.sz, self.hx, self.hy, self.hz, H, self.energies)
+        else:
+            kfields.ising_energies(self.spins, self.fields, H, self.energies)
+
+    def sweep(self):
+        """One Monte Carlo sweep of every walker, over-relaxation, then tempering swaps."""
+        if self.heisenberg:
+            args = (self.sx, self.sy, self.sz, self.hx, self.hy, self.hz)
+            if self.J is not None:
+                kheis.heisenberg_sweep_dense(self.J, *args, self.beta_w, self._sites_seq,
+                                             self.rng_walkers, self.heatbath, self.flips)
+                for _ in range(self.overrelaxation):
+                    kheis.heisenberg_overrelax_dense(self.J, *args, self._sites_seq)
+            else:
+                kheis.heisenberg_sweep_csr(*self.csr, *args, self.beta_w, self._sites_seq,
+                                           self.rng_walkers, self.heatbath, self.flips)
+                for _ in range(self.overrelaxation):
+                    kheis.heisenberg_overrelax_csr(*self.csr, *args, self._sites_seq)
+        else:
+            if self.heatbath:
+                sites = self._sites_seq
+            else:
+                random_sites(self.rng_sites, 0, self._sites_rand)
+                sites = self._sites_rand
+            if self.J is not None:
+                kising.ising_sweep_dense(self.J, self.spins, self.fields, self.beta_w, sites,
+                                         self.rng_walkers, self.heatbath, self.flips)
+            else:
+                kising.ising_sweep_csr(*self.csr, self.spins, self.fields, self.beta_w, sites,
+                                       self.rng_walkers, self.heatbath, self.flips)
+        self.update_energies()
+        if self.T > 1:
+            ktemp.tempering_swaps(self.energies, self.betas, self.perm, self.beta_w, self.rng_ladders,
+                                  self.n_accepted, self.direction, self.half_trips)
+        self.sweeps_done += 1
+
+    # ---- measurements -----------------------------------------------------------------
+    @property
+    def k2(self):
+        """Squared couplings J∘J (for the link overlap), in the working precision."""
+        if self._k2 is None:
+            if self.J is not None:
+                self._k2 = self.J * self.J
+            else:
+                indptr, indices, data = self.csr
+                self._k2 = (indptr, indices, data * data)
+        return self._k2
+
+    def measure(self) -> dict:
+        return observables.measure(self)
+
+    # ---- state (checkpoints) ---------------------------------------------------------
+    def state_names(self) -> list[str]:
+        spin = ["sx", "sy", "sz", "hx", "hy", "hz"] if self.heisenberg else ["spins", "fields"]
+        return spin + ["perm", "beta_w", "rng_walkers", "rng_ladders", "rng_sites",
+                       "n_accepted", "half_trips", "direction", "flips"]
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue bit for bit (copies)."""
+        state = {name: getattr(self, name).copy() for name in self.state_names()}
+        state["sweeps_done"] = np.int64(self.sweeps_done)
+        return state
+
+    def load_state(self, state: dict) -> None:
+        """Restore a :meth:`state_dict` (shapes and dtypes must match this run)."""
+        for name in self.state_names():
+            current = getattr(self, name)
+            value = np.asarray(state[name])
+            if value.shape != current.shape or value.dtype != current.dtype:
+                raise ValueError(f"checkpoint array {name}: {value.shape} {value.dtype}, "
+                                 f"this run needs {current.shape} {current.dtype}")
+            setattr(self, name, np.ascontiguousarray(value).copy())
+        self.sweeps_done = int(state["sweeps_done"])
+        self.update_energies()
+
+    # ---- the schedule ---------------------------------------------------------------
+    def run(self, commit, stop=None, progress=None, commit_due=None) -> bool:
+        """Run the remaining sweeps, measuring after every ``measure_every``-th sweep.
+
+        ``commit(rows, final)`` receives the buffered measurement rows (a list of dicts)
+        whenever ``commit_due(rows)`` says so, when ``stop()`` asks to stop (the state is
+        then at a sweep boundary), and at the end. Returns True when all planned sweeps are
+        done, False when stopped early.
+        """
+        total = self.cfg.total_sweeps
+        k = self.cfg.anneal.measure_every
+        buffer: list[dict] = []
+        while self.sweeps_done < total:
+            s = self.sweeps_done
+            self.sweep()
+            if s % k == 0:
+                row = self.measure()
+                row["sweep"] = np.int64(s)
+                buffer.append(row)
+            if progress is not None:
+                progress.update(1)
+            if stop is not None and stop():
+                if self.sweeps_done < total:
+                    commit(buffer, False)
+                    return False
+            elif commit_due is not None and commit_due(buffer):
+                commit(buffer, False)
+                buffer = []
+        commit(buffer, True)
+        return True
+
+    def tempering_stats(self) -> dict:
+        return {
+            "n_accepted": self.n_accepted.copy(),
+            "n_attempted": int(self.sweeps_done),
+            "half_trips": self.half_trips.copy(),
+        }
+
+
+def stack_rows(buffer: list[dict]) -> dict:
+    """A list of measurement rows -> name -> (m, ...) arrays."""
+    if not buffer:
+        return {}
+    return {name: np.stack([row[name] for row in buffer]) for name in buffer[0]}
+
+
+class Checkpointer:
+    """Commits measurement rows and the ensemble state to the run file (atomically).
+
+    Commits happen every ``interval`` seconds of wall time, but never more often than 20×
+    the duration of the previous commit (commit overhead ≤ 5 %), and whenever the buffered
+    rows exceed ``max_buffer_bytes``.
+    """
+
+    def __init__(self, path, sim: Simulation, interval: float, max_buffer_bytes: int = 256 << 20,
+                 root_attrs: dict | None = None, provenance: dict | None = None,
+                 resize: int | None = None):
+        self.path = Path(path)
+        self.sim = sim
+        self.interval = float(interval)
+        self.max_buffer_bytes = max_buffer_bytes
+        self.last = time.monotonic()
+        self.last_cost = 0.0
+        self.n_commits = 0
+        # applied with the next commit only
+        self._pending = {"root_attrs": root_attrs, "provenance": provenance, "resize": resize}
+
+    def meta(self) -> dict:
+        return {
+            "sweeps_done": np.int64(self.sim.sweeps_done),
+            "time": provenance.now_iso(),
+            "cpu": provenance.cpu_model(),
+            "rkky_mc_version": __version__,
+        }
+
+    def due(self, buffer) -> bool:
+        now = time.monotonic()
+        if now - self.last >= max(self.interval, 20.0 * self.last_cost):
+            return True
+        if buffer and len(buffer) * sum(np.asarray(v).nbytes for v in buffer[0].values()) > self.max_buffer_bytes:
+            return True
+        return False
+
+    def __call__(self, buffer, final: bool) -> None:
+        t0 = time.monotonic()
+        pending, self._pending = self._pending, {}
+        checkpoint.commit(
+            self.path, stack_rows(buffer), self.sim.state_dict(), self.meta(),
+            tempering=self.sim.tempering_stats(), finished=final,
+            finish_info={"end_time": provenance.now_iso()}, **pending,
+        )
+        buffer.clear()
+        self.n_commits += 1
+        self.last = time.monotonic()
+        self.last_cost = self.last - t0
+
+
+def _link_commit_cost(stop, ckpt) -> None:
+    # a wall-time stop must leave room for the final commit
+    if stop is not None and hasattr(stop, "commit_cost"):
+        stop.commit_cost = lambda: ckpt.last_cost
+
+
+def start_run(cfg: Config, sample: Sample, path, prov: dict, stop=None, progress=None) -> Simulation:
+    """A fresh run: create the file (first generation, state at sweep 0), then run."""
+    from .hdf5 import RunWriter
+
+    sim = Simulation(cfg, sample)
+
+    def make_writer(tmp):
+        return RunWriter(str(tmp), cfg, sample, prov, sample.spin, sim.temperatures, sim.R,
+                         cfg.n_measurements, positions=sample.positions, box=sample.box,
+                         store_couplings=cfg.output.store_couplings)
+
+    ckpt = Checkpointer(path, sim, cfg.output.checkpoint_interval)
+    _link_commit_cost(stop, ckpt)
+    checkpoint.create(path, make_writer, sim.state_dict(), ckpt.meta())
+    sim.finished = sim.run(ckpt, stop=stop, progress=progress, commit_due=ckpt.due)
+    return sim
+
+
+class ResumeError(ValueError):
+    """A file cannot be resumed (not a run, damaged beyond recovery, sample mismatch)."""
+
+
+def prepare_resume(path, extra_sweeps: int = 0):
+    """Recover the newest usable generation of ``path`` and rebuild its Simulation.
+
+    Returns (sim, info) where info holds the stored config text, status, whether the
+    config changed (extension) and the checkpoint metadata. Warnings: fallback to the
+    previous generation, a different CPU type than the one that wrote the checkpoint.
+    """
+    import h5py
+
+    from .config import load_config
+    from .couplings import build_sample
+
+    state, meta, path = checkpoint.recover(path)
+    with h5py.File(str(path), "r", locking=False) as f:
+        text = f.attrs["config"]
+        text = text.decode() if isinstance(text, bytes) else str(text)
+        status = f.attrs["status"]
+        status = status.decode() if isinstance(status, bytes) else str(status)
+        stored_sha = f["sample"].attrs["sha256"]
+        stored_sha = stored_sha.decode() if isinstance(stored_sha, bytes) else str(stored_sha)
+    cfg = load_config(text=text)
+    if extra_sweeps:
+        cfg.anneal.sweeps += int(extra_sweeps)
+    sample = build_sample(cfg.sample)
+    if sample.sha256 != stored_sha:
+        raise ResumeError(f"{path}: the couplings rebuilt from the stored config (sha256 "
+                          f"{sample.sha256[:12]}…) differ from the run's ({stored_sha[:12]}…); "
+                          "was a coupling file changed?")
+    sim = Simulation(cfg, sample)
+    sim.load_state(state)
+    cpu = provenance.cpu_model()
+    if str(meta.get("cpu", cpu)) != cpu:
+        warnings.warn(f"{path}: checkpoint written on CPU {meta.get('cpu')!r}, resuming on {cpu!r}: "
+                      "results may differ in the last bits from an uninterrupted run", RuntimeWarning,
+                      stacklevel=2)
+    return sim, {"config": cfg, "config_text": text, "status": status, "meta": meta, "path": path}
+
+
+def resume_run(sim: Simulation, info: dict, prov: dict, stop=None, progress=None) -> Simulation:
+    """Continue a run prepared by :func:`prepare_resume` until done or stopped."""
+    cfg = info["config"]
+    history = {"resumed_at": prov.get("start_time", provenance.now_iso()),
+               "resume_command_line": prov.get("command_line", ""),
+               "resume_host": prov.get("host", ""), "resume_cpu": prov.get("cpu", "")}
+    ckpt = Checkpointer(info["path"], sim, cfg.output.checkpoint_interval,
+                        root_attrs={"config": cfg.to_toml(), "status": "running"},
+                        provenance=history, resize=cfg.n_measurements)
+    _link_commit_cost(stop, ckpt)
+    sim.finished = sim.run(ckpt, stop=stop, progress=progress, commit_due=ckpt.due)
+    return sim

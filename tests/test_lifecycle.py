@@ -1,0 +1,228 @@
+"""Run lifecycle: kills at any instant, faults inside commits, signals, corrupted checkpoints,
+extension — every resumed run must equal the uninterrupted one bit for bit."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import config_text, read_h5
+
+SAMPLE = {"model": "sk", "N": 24, "spin": "ising", "seed": 3}
+ANNEAL = {"temperatures": [0.4, 0.7, 1.1, 1.6], "replicas": 2, "thermalization": 200,
+          "sweeps": 20000, "update": "metropolis", "seed": 7}
+HEIS_SAMPLE = {"model": "rkky", "L": 3, "concentration": 0.2, "spin": "heisenberg", "seed": 3}
+HEIS_ANNEAL = {"temperatures": [0.3, 0.6, 1.2], "replicas": 2, "thermalization": 100,
+               "sweeps": 15000, "update": "heatbath", "overrelaxation": 1, "seed": 7}
+
+
+def compared(data: dict) -> dict:
+    return {k: v for k, v in data.items() if k.startswith(("timeseries/", "tempering/"))}
+
+
+def assert_same_run(a: dict, b: dict):
+    ka, kb = compared(a), compared(b)
+    assert sorted(ka) == sorted(kb)
+    for k in ka:
+        assert np.array_equal(ka[k], kb[k], equal_nan=True), k
+    assert a["@/"]["n_valid"] == b["@/"]["n_valid"]
+    assert a["@/"]["status"] == b["@/"]["status"] == "finished"
+
+
+def cli(args, env, timeout=300):
+    return subprocess.run([sys.executable, "-m", "rkky_mc.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def write_config(tmp_path, name, sample, anneal, interval):
+    out = tmp_path / f"{name}.h5"
+    cfg = tmp_path / f"{name}.toml"
+    cfg.write_text(config_text(sample, anneal, {"path": str(out), "checkpoint_interval": interval}))
+    return cfg, out
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """Uninterrupted runs (in process, via the CLI) to compare against."""
+    from click.testing import CliRunner
+
+    from rkky_mc.cli import main
+
+    tmp = tmp_path_factory.mktemp("ref")
+    refs = {}
+    for name, sample, anneal in (("ising", SAMPLE, ANNEAL), ("heis", HEIS_SAMPLE, HEIS_ANNEAL)):
+        cfg, out = write_config(tmp, name, sample, anneal, 600.0)
+        result = CliRunner().invoke(main, ["run", str(cfg), "--quiet"])
+        assert result.exit_code == 0, result.output
+        refs[name] = read_h5(out)
+    return refs
+
+
+def test_checkpoint_frequency_does_not_change_results(tmp_path, reference, run_rkky):
+    data = run_rkky(SAMPLE, ANNEAL, output={"checkpoint_interval": 1e-3})
+    assert_same_run(data, reference["ising"])
+
+
+def test_sigkill_at_random_instants_then_resume(tmp_path, reference, numba_env):
+    """≥ 10 SIGKILLs at random instants (fixed seed), each followed by resume."""
+    rng = np.random.default_rng(2024)
+    cfg, out = write_config(tmp_path, "killed", SAMPLE, ANNEAL, 0.02)
+    env = dict(numba_env)
+    kills, attempts = 0, 0
+    while True:
+        attempts += 1
+        assert attempts < 60, "run never completed"
+        args = ["resume", str(out), "--quiet"] if (out.exists() or out.with_suffix(".h5.prev").exists()) \
+            else ["run", str(cfg), "--quiet"]
+        proc = subprocess.Popen([sys.executable, "-m", "rkky_mc.cli", *args], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if kills < 12:
+            # start-up (imports, cached kernels) takes ~1 s; kill somewhere in the run
+            time.sleep(rng.uniform(0.6, 2.0))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                kills += 1
+                continue
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        if kills >= 12:
+            break
+    assert kills >= 10
+    assert not out.with_suffix(".h5.tmp").exists()
+    assert_same_run(read_h5(out), reference["ising"])
+
+
+@pytest.mark.parametrize("point", ["commit:copied:3", "timeseries:partial:3", "commit:rows:3",
+                                   "commit:before-link:3", "commit:before-rename:3", "commit:copied:1"])
+def test_fault_inside_commit(tmp_path, reference, numba_env, point):
+    cfg, out = write_config(tmp_path, "fault", SAMPLE, ANNEAL, 0.01)
+    proc = cli(["run", str(cfg), "--quiet"], dict(numba_env, RKKY_MC_FAULT=point))
+    assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stderr)
+    assert out.exists()  # the previous generation is in place
+    with h5py.File(out, "r") as f:  # and it is a sound file
+        assert f.attrs["status"] == "running"
+    proc = cli(["resume", str(out), "--quiet"], numba_env)
+    assert proc.returncode == 0, proc.stderr
+    assert_same_run(read_h5(out), reference["ising"])
+
+
+def test_sigterm_exits_75_and_resumes_exactly(tmp_path, reference, numba_env):
+    cfg, out = write_config(tmp_path, "term", HEIS_SAMPLE, HEIS_ANNEAL, 600.0)
+    proc = subprocess.Popen([sys.executable, "-m", "rkky_mc.cli", "run", str(cfg), "--quiet"],
+                            env=numba_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not out.exists():  # the first generation exists once sweeping starts
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    time.sleep(0.3)
+    t_signal = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    exit_time = time.monotonic() - t_signal
+    assert proc.returncode == 75, err
+    assert "resume" in err
+    assert exit_time < 10.0  # one sweep plus one commit
+    with h5py.File(out, "r") as f:
+        done = int(f["checkpoint"].attrs["sweeps_done"])
+        assert f.attrs["status"] == "running"
+        assert 0 < done < HEIS_ANNEAL["thermalization"] + HEIS_ANNEAL["sweeps"]
+        # every sweep up to the checkpoint is in the time series, nothing after it
+        assert f.attrs["n_valid"] == done
+    proc = cli(["resume", str(out), "--quiet"], numba_env)
+    assert proc.returncode == 0, proc.stderr
+    assert_same_run(read_h5(out), reference["heis"])
+
+
+def _interrupted_copy(tmp_path, numba_env, name):
+    """A run stopped by a fault after a few commits: (file, previous generation exists)."""
+    cfg, out = write_config(tmp_path, name, SAMPLE, ANNEAL, 0.01)
+    proc = cli(["run", str(cfg), "--quiet"], dict(numba_env, RKKY_MC_FAULT="commit:copied:4"))
+    assert proc.returncode == -signal.SIGKILL
+    assert out.exists() and out.with_suffix(".h5.prev").exists()
+    return out
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip-checkpoint-bytes"])
+def test_corrupted_latest_checkpoint_falls_back(tmp_path, reference, numba_env, damage):
+    out = _interrupted_copy(tmp_path, numba_env, damage)
+    if damage == "truncate":
+        size = out.stat().st_size
+        with open(out, "r+b") as fh:
+            fh.truncate(size // 2)
+    else:
+        with h5py.File(out, "r+") as f:  # silent corruption of the state, checksum unchanged
+            f["checkpoint/spins"][0, 0] *= -1
+    proc = cli(["resume", str(out), "--quiet"], numba_env)
+    assert proc.returncode == 0, proc.stderr
+    assert "previous" in proc.stderr  # the warning names the fallback
+    assert_same_run(read_h5(out), reference["ising"])
+
+
+def test_no_usable_checkpoint_is_a_clear_error(tmp_path, numba_env):
+    out = _interrupted_copy(tmp_path, numba_env, "both")
+    for p in (out, out.with_suffix(".h5.prev")):
+        with h5py.File(p, "r+") as f:
+            f["checkpoint/rng_walkers"][0, 0] ^= np.uint64(1)
+    before = out.read_bytes()
+    proc = cli(["resume", str(out), "--quiet"], numba_env)
+    assert proc.returncode == 2
+    assert "checkpoint" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert out.read_bytes() == before  # nothing damaged further
+
+
+def test_extend_finished_run_equals_longer_run(tmp_path, numba_env, run_rkky):
+    short = dict(ANNEAL, sweeps=1000)
+    cfg, out = write_config(tmp_path, "short", SAMPLE, short, 600.0)
+    assert cli(["run", str(cfg), "--quiet"], numba_env).returncode == 0
+    proc = cli(["resume", str(out), "--sweeps", "600", "--quiet"], numba_env)
+    assert proc.returncode == 0, proc.stderr
+    longer = run_rkky(SAMPLE, dict(ANNEAL, sweeps=1600))
+    extended = read_h5(out)
+    assert_same_run(extended, longer)
+    assert "sweeps = 1600" in extended["@/"]["config"]
+    # resuming a finished run without --sweeps does nothing and says so
+    proc = cli(["resume", str(out)], numba_env)
+    assert proc.returncode == 0 and "finished" in proc.stderr
+    assert compared(read_h5(out)).keys() == compared(extended).keys()
+
+
+def test_walltime_stop(tmp_path, numba_env):
+    anneal = dict(ANNEAL, sweeps=10_000_000)  # far more than fits in the limit
+    cfg, out = write_config(tmp_path, "wall", SAMPLE, anneal, 600.0)
+    t0 = time.monotonic()
+    proc = cli(["run", str(cfg), "--quiet", "--max-walltime", "00:00:08"], numba_env)
+    elapsed = time.monotonic() - t0
+    assert proc.returncode == 75, proc.stderr
+    assert elapsed < 8.0 + 5.0  # start-up (not counted by the limit) is ~1-2 s
+    with h5py.File(out, "r") as f:
+        assert int(f["checkpoint"].attrs["sweeps_done"]) > 0
+
+
+def test_info_describes_a_running_file(tmp_path, numba_env):
+    out = _interrupted_copy(tmp_path, numba_env, "info")
+    proc = cli(["info", str(out)], numba_env)
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    for needle in ("model sk", "N = 24", "status: running", "swap acceptance", "round trips",
+                   "last checkpoint", "equilibration", "temperatures (4)"):
+        assert needle in text, (needle, text)
+
+
+def test_provenance_recorded(tmp_path, run_rkky, monkeypatch):
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    data = run_rkky(SAMPLE, dict(ANNEAL, sweeps=10, thermalization=0))
+    prov = data["@provenance"]
+    assert prov["job_id"] == "4242"
+    for key in ("rkky_mc_version", "git_commit", "python_version", "numpy_version", "numba_version",
+                "h5py_version", "host", "cpu", "command_line", "start_time", "end_time"):
+        assert key in prov
+    assert prov["cpu"] == data["@checkpoint"]["cpu"]

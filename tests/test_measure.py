@@ -1,0 +1,353 @@
+"""kernels/measure.py against plain numpy references, plus exact identities."""
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+
+from rkky_mc.kernels import measure as km
+
+
+# ---- helpers -----------------------------------------------------------------------------
+
+def make_perm(rng, R, T):
+    """perm[r, t] = global walker (r*T + slot) at temperature t of ladder r."""
+    return np.array([r * T + rng.permutation(T) for r in range(R)], dtype=np.int64)
+
+
+def ising_spins(rng, W, N, dtype=np.float64):
+    return rng.choice([-1.0, 1.0], size=(W, N)).astype(dtype)
+
+
+def heis_spins(rng, W, N, dtype=np.float64):
+    v = rng.normal(size=(3, W, N))
+    v /= np.sqrt((v * v).sum(axis=0))
+    return tuple(np.ascontiguousarray(c.astype(dtype)) for c in v)
+
+
+def pairs(R):
+    return km.ladder_pairs(R)
+
+
+def random_k2(rng, N, fill=0.5, dtype=np.float64):
+    J = rng.normal(size=(N, N)) * (rng.random((N, N)) < fill)
+    J = np.triu(J, 1)
+    J = J + J.T
+    return (J * J).astype(dtype)
+
+
+def to_csr(K):
+    indptr, indices, data = [0], [], []
+    for i in range(K.shape[0]):
+        cols = np.nonzero(K[i])[0]
+        indices.extend(cols)
+        data.extend(K[i, cols])
+        indptr.append(len(indices))
+    return (np.array(indptr, np.int64), np.array(indices, np.int32), np.array(data, K.dtype))
+
+
+def vecs(sx, sy, sz, w):
+    """(N, 3) float64 spins of walker w."""
+    return np.stack([sx[w], sy[w], sz[w]], axis=1).astype(np.float64)
+
+
+def ref_link_ising(K2, s, perm, pa, pb):
+    T, P = perm.shape[1], len(pa)
+    K2 = K2.astype(np.float64)
+    out = np.zeros((T, P))
+    for t in range(T):
+        for p in range(P):
+            a = s[perm[pa[p], t]].astype(np.float64)
+            b = s[perm[pb[p], t]].astype(np.float64)
+            G = np.outer(a, a) * np.outer(b, b)
+            out[t, p] = np.triu(K2 * G, 1).sum() / np.triu(K2, 1).sum()
+    return out
+
+
+def ref_link_heis(K2, sx, sy, sz, perm, pa, pb):
+    T, P = perm.shape[1], len(pa)
+    K2 = K2.astype(np.float64)
+    out = np.zeros((T, P))
+    for t in range(T):
+        for p in range(P):
+            A = vecs(sx, sy, sz, perm[pa[p], t])
+            B = vecs(sx, sy, sz, perm[pb[p], t])
+            out[t, p] = np.triu(K2 * (A @ A.T) * (B @ B.T), 1).sum() / np.triu(K2, 1).sum()
+    return out
+
+
+def ref_overlap_heis(sx, sy, sz, perm, pa, pb, pos, box):
+    T, P = perm.shape[1], len(pa)
+    N = sx.shape[1]
+    q = np.zeros((T, P, 3, 3))
+    qk2 = np.zeros((T, P))
+    for t in range(T):
+        for p in range(P):
+            A = vecs(sx, sy, sz, perm[pa[p], t])
+            B = vecs(sx, sy, sz, perm[pb[p], t])
+            q[t, p] = A.T @ B / N
+            acc = 0.0
+            for mu in range(3):
+                ph = np.exp(1j * 2 * np.pi / box[mu] * pos[:, mu])
+                qk = (A * ph[:, None]).T @ B / N
+                acc += (np.abs(qk) ** 2).sum()
+            qk2[t, p] = acc / 3
+    return q, qk2
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
+
+
+# ---- basics ------------------------------------------------------------------------------
+
+def test_ladder_pairs_lexicographic():
+    pa, pb = km.ladder_pairs(4)
+    assert list(zip(pa, pb)) == [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
+    assert pa.dtype == np.int64
+    assert len(km.ladder_pairs(1)[0]) == 0
+
+
+def test_kmin_phases(rng):
+    pos = rng.random((7, 3)) * np.array([3.0, 4.0, 5.0])
+    box = np.array([3.0, 4.0, 5.0])
+    c, s = km.kmin_phases(pos, box)
+    ph = 2 * np.pi * pos / box
+    np.testing.assert_allclose(c, np.cos(ph).T, atol=1e-14)
+    np.testing.assert_allclose(s, np.sin(ph).T, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_magnetization(rng, dtype):
+    T, R, N = 3, 2, 17
+    perm = make_perm(rng, R, T)
+    s = ising_spins(rng, T * R, N, dtype)
+    out = np.zeros((T, R))
+    km.ising_magnetization(s, perm, out)
+    np.testing.assert_allclose(out, s[perm].astype(np.float64).mean(axis=2).T, atol=1e-14)
+    sx, sy, sz = heis_spins(rng, T * R, N, dtype)
+    m3 = np.zeros((T, R, 3))
+    km.heisenberg_magnetization(sx, sy, sz, perm, m3)
+    for t in range(T):
+        for r in range(R):
+            np.testing.assert_allclose(m3[t, r], vecs(sx, sy, sz, perm[r, t]).mean(axis=0), atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_ising_overlap_reference(rng, dtype):
+    T, R, N = 3, 3, 23
+    perm = make_perm(rng, R, T)
+    pa, pb = pairs(R)
+    s = ising_spins(rng, T * R, N, dtype)
+    box = np.array([4.0, 4.0, 5.0])
+    pos = rng.random((N, 3)) * box
+    cosk, sink = km.kmin_phases(pos, box)
+    q = np.zeros((T, 3))
+    qk2 = np.zeros((T, 3))
+    km.ising_overlap(s, perm, pa, pb, cosk, sink, q, qk2)
+    for t in range(T):
+        for p in range(3):
+            tau = s[perm[pa[p], t]].astype(np.float64) * s[perm[pb[p], t]]
+            assert q[t, p] == pytest.approx(tau.mean(), abs=1e-14)
+            qk = [(tau * np.exp(1j * 2 * np.pi / box[mu] * pos[:, mu])).mean() for mu in range(3)]
+            assert qk2[t, p] == pytest.approx(np.mean(np.abs(qk) ** 2), rel=1e-12)
+    # K = 0: no wave vectors -> nan
+    empty = np.zeros((0, N))
+    km.ising_overlap(s, perm, pa, pb, empty, empty, q, qk2)
+    assert np.isnan(qk2).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_heisenberg_overlap_reference(rng, dtype):
+    T, R, N = 2, 3, 19
+    perm = make_perm(rng, R, T)
+    pa, pb = pairs(R)
+    sx, sy, sz = heis_spins(rng, T * R, N, dtype)
+    box = np.array([3.0, 4.0, 5.0])
+    pos = rng.random((N, 3)) * box
+    cosk, sink = km.kmin_phases(pos, box)
+    q = np.zeros((T, 3, 3, 3))
+    qk2 = np.zeros((T, 3))
+    km.heisenberg_overlap(sx, sy, sz, perm, pa, pb, cosk, sink, q, qk2)
+    q_ref, qk2_ref = ref_overlap_heis(sx, sy, sz, perm, pa, pb, pos, box)
+    np.testing.assert_allclose(q, q_ref, atol=1e-14)
+    np.testing.assert_allclose(qk2, qk2_ref, rtol=1e-12)
+    empty = np.zeros((0, N))
+    km.heisenberg_overlap(sx, sy, sz, perm, pa, pb, empty, empty, q, qk2)
+    assert np.isnan(qk2).all()
+
+
+def test_qk2_at_k_zero_is_q_squared(rng):
+    T, R, N = 3, 2, 31
+    perm = make_perm(rng, R, T)
+    pa, pb = pairs(R)
+    cosk, sink = np.ones((2, N)), np.zeros((2, N))
+    s = ising_spins(rng, T * R, N)
+    q, qk2 = np.zeros((T, 1)), np.zeros((T, 1))
+    km.ising_overlap(s, perm, pa, pb, cosk, sink, q, qk2)
+    np.testing.assert_allclose(qk2, q**2, rtol=1e-13)
+    sx, sy, sz = heis_spins(rng, T * R, N)
+    q3 = np.zeros((T, 1, 3, 3))
+    km.heisenberg_overlap(sx, sy, sz, perm, pa, pb, cosk, sink, q3, qk2)
+    np.testing.assert_allclose(qk2, (q3**2).sum(axis=(2, 3)), rtol=1e-13)
+
+
+def test_heisenberg_q2_invariant_under_global_rotation(rng):
+    T, R, N = 3, 2, 25
+    perm = make_perm(rng, R, T)
+    pa, pb = pairs(R)
+    sx, sy, sz = heis_spins(rng, T * R, N)
+    box = np.full(3, 4.0)
+    cosk, sink = km.kmin_phases(rng.random((N, 3)) * 4.0, box)
+    K2 = random_k2(rng, N)
+
+    def observe(sx, sy, sz):
+        q, qk2, ql = np.zeros((T, 1, 3, 3)), np.zeros((T, 1)), np.zeros((T, 1))
+        km.heisenberg_overlap(sx, sy, sz, perm, pa, pb, cosk, sink, q, qk2)
+        km.heisenberg_link_overlap_dense(K2, sx, sy, sz, perm, pa, pb, ql)
+        return q, qk2, ql
+
+    q0, k0, l0 = observe(sx, sy, sz)
+    # a random rotation of every walker of ladder 1 (replica b)
+    Q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    Q *= np.sign(np.linalg.det(Q))
+    S = np.stack([sx, sy, sz])  # (3, W, N)
+    w1 = perm[1]
+    S[:, w1] = np.einsum("mn,nwi->mwi", Q, S[:, w1])
+    q1, k1, l1 = observe(*(np.ascontiguousarray(c) for c in S))
+    assert not np.allclose(q0, q1)  # the tensor itself changes ...
+    np.testing.assert_allclose((q1**2).sum(axis=(2, 3)), (q0**2).sum(axis=(2, 3)), rtol=1e-12)
+    np.testing.assert_allclose(k1, k0, rtol=1e-12)  # ... q² and |q(k)|² do not
+    np.testing.assert_allclose(l1, l0, rtol=1e-12)
+    np.testing.assert_allclose(q1[:, 0], q0[:, 0] @ Q.T, atol=1e-14)
+
+
+# ---- link overlap -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_link_overlap_ising_dense_csr_reference(rng, dtype):
+    # N = 141 > 2·_ROW_UNITS rows (several row blocks, odd N: middle row unpaired);
+    # T·P = 5·6 = 30 columns
+    T, R, N = 5, 4, 141
+    perm = make_perm(rng, R, T)
+    pa, pb = pairs(R)
+    s = ising_spins(rng, T * R, N, dtype)
+    K2 = random_k2(rng, N, fill=0.3, dtype=dtype)
+    dense = np.zeros((T, 6))
+    csr = np.zeros((T, 6))
+    km.ising_link_overlap_dense(K2, s, perm, pa, pb, dense)
+    km.ising_link_overlap_csr(*to_csr(K2), s, perm, pa, pb, csr)
+    ref = ref_link_ising(K2, s, perm, pa, pb)
+    np.testing.assert_allclose(dense, ref, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(csr, dense, rtol=1e-13, atol=1e-15)
+    assert np.all(np.abs(dense) <= 1.0 + 1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_link_overlap_heisenberg_dense_csr_reference(rng, dtype):
+    # T·P·9 = 4·3·9 = 108 columns > one column block of 64
+    T, R, N = 4, 3, 133
+    perm = make_perm(rng, R, T)
+    pa, pb = pairs(R)
+    sx, sy, sz = heis_spins(rng, T * R, N, dtype)
+    K2 = random_k2(rng, N, fill=0.3, dtype=dtype)
+    dense = np.zeros((T, 3))
+    csr = np.zeros((T, 3))
+    km.heisenberg_link_overlap_dense(K2, sx, sy, sz, perm, pa, pb, dense)
+    km.heisenberg_link_overlap_csr(*to_csr(K2), sx, sy, sz, perm, pa, pb, csr)
+    ref = ref_link_heis(K2, sx, sy, sz, perm, pa, pb)
+    np.testing.assert_allclose(dense, ref, rtol=1e-11, atol=1e-14)
+    np.testing.assert_allclose(csr, dense, rtol=1e-13, atol=1e-15)
+
+
+def test_link_overlap_same_replica_is_one_and_no_bonds_is_nan(rng):
+    T, R, N = 2, 2, 12
+    perm = make_perm(rng, R, T)
+    pa, pb = pairs(R)
+    s = ising_spins(rng, T * R, N)
+    s[perm[1]] = s[perm[0]] * -1.0  # b = -a at every temperature: q_l = 1 (gauge of the sign)
+    K2 = random_k2(rng, N)
+    out = np.zeros((T, 1))
+    km.ising_link_overlap_dense(K2, s, perm, pa, pb, out)
+    np.testing.assert_allclose(out, 1.0, rtol=1e-13)
+    km.ising_link_overlap_dense(np.zeros((N, N)), s, perm, pa, pb, out)
+    assert np.isnan(out).all()
+
+
+def test_k2_sums(rng):
+    K2 = random_k2(rng, 30, fill=0.4)
+    ref = np.triu(K2, 1).sum()
+    assert km.k2_sum_dense(K2) == pytest.approx(ref, rel=1e-13)
+    assert km.k2_sum_csr(*to_csr(K2)) == pytest.approx(ref, rel=1e-13)
+
+
+# ---- infinite-temperature identities -------------------------------------------------------
+
+def test_beta_zero_N_q2_is_one():
+    """Independent random spins (β = 0): N[q²] = 1 for Ising and for Heisenberg (Σ_μν q_μν²)."""
+    rng = np.random.default_rng(7)
+    T, R, N = 2000, 2, 16  # 2000 independent pairs per call
+    perm = make_perm(rng, R, T)
+    pa, pb = pairs(R)
+    empty = np.zeros((0, N))
+    nq2_i, nq2_h = [], []
+    for _ in range(2):
+        s = ising_spins(rng, T * R, N)
+        q, qk2 = np.zeros((T, 1)), np.zeros((T, 1))
+        km.ising_overlap(s, perm, pa, pb, empty, empty, q, qk2)
+        nq2_i.append(N * q[:, 0] ** 2)
+        sx, sy, sz = heis_spins(rng, T * R, N)
+        q3 = np.zeros((T, 1, 3, 3))
+        km.heisenberg_overlap(sx, sy, sz, perm, pa, pb, empty, empty, q3, qk2)
+        nq2_h.append(N * (q3[:, 0] ** 2).sum(axis=(1, 2)))
+    for x in (np.concatenate(nq2_i), np.concatenate(nq2_h)):
+        sigma = x.std(ddof=1) / np.sqrt(len(x))
+        assert abs(x.mean() - 1.0) < 4 * sigma, (x.mean(), sigma)
+
+
+# ---- determinism -----------------------------------------------------------------------
+
+def test_bitwise_reproducible_and_thread_independent(rng):
+    T, R, N = 6, 3, 90
+    perm = make_perm(rng, R, T)
+    pa, pb = pairs(R)
+    s = ising_spins(rng, T * R, N)
+    sx, sy, sz = heis_spins(rng, T * R, N)
+    K2 = random_k2(rng, N, fill=0.5)
+    csr = to_csr(K2)
+    cosk, sink = km.kmin_phases(rng.random((N, 3)) * 4, np.full(3, 4.0))
+
+    def run_all():
+        res = []
+        q, k = np.zeros((T, 3)), np.zeros((T, 3))
+        km.ising_overlap(s, perm, pa, pb, cosk, sink, q, k)
+        res += [q, k]
+        q3 = np.zeros((T, 3, 3, 3))
+        k3 = np.zeros((T, 3))
+        km.heisenberg_overlap(sx, sy, sz, perm, pa, pb, cosk, sink, q3, k3)
+        res += [q3, k3]
+        for f, args in ((km.ising_link_overlap_dense, (K2, s)),
+                        (km.ising_link_overlap_csr, (*csr, s)),
+                        (km.heisenberg_link_overlap_dense, (K2, sx, sy, sz)),
+                        (km.heisenberg_link_overlap_csr, (*csr, sx, sy, sz))):
+            out = np.zeros((T, 3))
+            f(*args, perm, pa, pb, out)
+            res.append(out)
+        m = np.zeros((T, R))
+        km.ising_magnetization(s, perm, m)
+        m3 = np.zeros((T, R, 3))
+        km.heisenberg_magnetization(sx, sy, sz, perm, m3)
+        return res + [m, m3]
+
+    first = run_all()
+    second = run_all()
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        single = run_all()
+    finally:
+        numba.set_num_threads(old)
+    for a, b, c in zip(first, second, single):
+        assert a.tobytes() == b.tobytes()
+        assert a.tobytes() == c.tobytes()
