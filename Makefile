@@ -2,11 +2,11 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+RKKY   := $(VENV)/bin/rkky-mc
 # numba's compiled kernels are cached here (survives between runs, not committed)
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
 
-.PHONY: all install run test validate bench clean
+.PHONY: all install install-test run test validate bench clean
 
 all: test
 
@@ -14,27 +14,37 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+# the package alone (make run), and with the extras the tests exercise: pytest/scipy,
+# matplotlib for figures, mpi4py + the mpich wheel for `sweep --mpi`
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	touch $@
 
-install: $(STAMP)
+$(VENV)/.installed-test: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[test,plot,mpi]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
 
 ## make run: the demo job (runs/demo.toml) -> runs/out/demo.h5
-run: $(STAMP)
-	$(VENV)/bin/rkky-mc run runs/demo.toml --overwrite
+run: $(VENV)/.installed
+	$(RKKY) run runs/demo.toml --overwrite
 
 ## make test: the fast test suite (minutes on 2 cores)
-test: $(STAMP)
+test: $(VENV)/.installed-test
 	$(PY) -m pytest -q
 
 ## make validate: long physics validations (pytest -m slow)
-validate: $(STAMP)
+validate: $(VENV)/.installed-test
 	$(PY) -m pytest -q -m slow
 
 ## make bench: spin-update throughput on this machine
-bench: $(STAMP)
-	$(VENV)/bin/rkky-mc bench
+bench: $(VENV)/.installed
+	$(RKKY) bench
 
 clean:
 	rm -rf $(VENV) .numba_cache runs/out *.egg-info
+
+# sweep and analysis targets live in mk/*.mk
+-include $(wildcard mk/*.mk)

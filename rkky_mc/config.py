@@ -252,7 +252,7 @@ def _float(key, value, lo=None, hi=None, lo_open=False, hi_open=False, allow_inf
     )
     if bad:
         left = "(" if lo_open else "["
-        right = ")" if hi_open else "]"
+        right = ")" if (hi_open or hi is None) else "]"
         lo_s = "-inf" if lo is None else f"{lo:g}"
         hi_s = "inf" if hi is None else f"{hi:g}"
         raise ConfigError(key, value, f"must lie in {left}{lo_s}, {hi_s}{right}{what}")

@@ -6,7 +6,7 @@ sits at temperature ``t`` of ladder ``r`` (swaps permute temperatures, spins nev
 
 All randomness comes from explicit xoshiro256** streams seeded from one
 ``numpy.random.SeedSequence(anneal.seed)``: one stream per walker (its moves), one per ladder
-(its swaps), one for the visiting order. The result is therefore independent of the number
+(its swaps), one per ladder for its visiting order (Ising Metropolis). The result is therefore independent of the number
 of numba threads.
 """
 from __future__ import annotations
@@ -81,7 +81,7 @@ class Simulation:
         s_walk, s_ladder, s_sites, s_init = seed_sequence.spawn(4)
         self.rng_walkers = seed_streams(s_walk, W)
         self.rng_ladders = seed_streams(s_ladder, R)
-        self.rng_sites = seed_streams(s_sites, 1)
+        self.rng_sites = seed_streams(s_sites, R)
         init = np.random.default_rng(s_init)
         if self.heisenberg:
             v = init.normal(size=(3, W, N))
@@ -142,23 +142,30 @@ class Simulation:
                                            self.rng_walkers, self.heatbath, self.flips)
                 for _ in range(self.overrelaxation):
                     kheis.heisenberg_overrelax_csr(*self.csr, *args, self._sites_seq)
+        elif self.heatbath:
+            self._ising_sweep(slice(0, self.W), self._sites_seq)
         else:
-            if self.heatbath:
-                sites = self._sites_seq
-            else:
-                random_sites(self.rng_sites, 0, self._sites_rand)
-                sites = self._sites_rand
-            if self.J is not None:
-                kising.ising_sweep_dense(self.J, self.spins, self.fields, self.beta_w, sites,
-                                         self.rng_walkers, self.heatbath, self.flips)
-            else:
-                kising.ising_sweep_csr(*self.csr, self.spins, self.fields, self.beta_w, sites,
-                                       self.rng_walkers, self.heatbath, self.flips)
+            # Metropolis: random sites, one sequence per ladder. With one sequence for all
+            # walkers, zero-field free spins of two ladders would flip together and their
+            # overlap would never decorrelate.
+            for r in range(self.R):
+                random_sites(self.rng_sites, r, self._sites_rand)
+                self._ising_sweep(slice(r * self.T, (r + 1) * self.T), self._sites_rand)
         self.update_energies()
         if self.T > 1:
             ktemp.tempering_swaps(self.energies, self.betas, self.perm, self.beta_w, self.rng_ladders,
                                   self.n_accepted, self.direction, self.half_trips)
         self.sweeps_done += 1
+
+    def _ising_sweep(self, walkers: slice, sites):
+        """One Ising sweep over ``sites`` for a contiguous range of walkers."""
+        w = walkers
+        if self.J is not None:
+            kising.ising_sweep_dense(self.J, self.spins[w], self.fields[w], self.beta_w[w], sites,
+                                     self.rng_walkers[w], self.heatbath, self.flips[w])
+        else:
+            kising.ising_sweep_csr(*self.csr, self.spins[w], self.fields[w], self.beta_w[w], sites,
+                                   self.rng_walkers[w], self.heatbath, self.flips[w])
 
     # ---- measurements -----------------------------------------------------------------
     @property

@@ -144,7 +144,7 @@ def test_sigterm_exits_75_and_resumes_exactly(tmp_path, reference, numba_env):
 def _interrupted_copy(tmp_path, numba_env, name):
     """A run stopped by a fault after a few commits: (file, previous generation exists)."""
     cfg, out = write_config(tmp_path, name, SAMPLE, ANNEAL, 0.01)
-    proc = cli(["run", str(cfg), "--quiet"], dict(numba_env, RKKY_MC_FAULT="commit:copied:4"))
+    proc = cli(["run", str(cfg), "--quiet"], dict(numba_env, RKKY_MC_FAULT="commit:copied:2"))
     assert proc.returncode == -signal.SIGKILL
     assert out.exists() and out.with_suffix(".h5.prev").exists()
     return out
