@@ -191,3 +191,35 @@ def test_free_spins_in_field(run_rkky, update):
         for t, T in enumerate(temps):
             exact = langevin(h / T) if spin == "heisenberg" else np.tanh(h / T)
             check(*binned_mean(mz[:, t]), float(exact), f"{spin} m_z(T={T})")
+
+
+def test_heisenberg_heatbath_draw_ks_through_run(run_rkky):
+    """Two free spins in a field h, heat bath: every sweep redraws both spins exactly from
+    p(cos θ) ∝ exp(a cos θ), a = h/T, so the recorded m_z = (c1 + c2)/2 are independent
+    draws of a known law. Its density for s = c1 + c2 ∈ [−2, 2] is
+    (a / 2 sinh a)² e^{a s} (2 − |s|). KS test at a fixed seed against the critical value
+    of α = 1e-3 (1.949/√n)."""
+    from scipy import integrate, stats
+
+    for h, T in ((1.5, 0.75), (0.02, 2.0)):  # a = 2 and a = 0.01 (almost uniform)
+        a = h / T
+        data = run_rkky(
+            {"spin": "heisenberg", "field": h},
+            {"temperatures": [T], "replicas": 4, "thermalization": 10, "sweeps": 4000,
+             "update": "heatbath", "seed": 77},
+            couplings=np.zeros((2, 2)),
+        )
+        mz = measured(data, "magnetization")[..., 2].ravel()
+        c = (a / (2 * np.sinh(a))) ** 2
+        total = integrate.quad(lambda s: c * np.exp(a * s) * (2 - abs(s)), -2, 2)[0]
+        assert abs(total - 1) < 1e-10  # the density is normalised
+
+        def cdf(x):
+            x = np.atleast_1d(x)
+            return np.array([integrate.quad(lambda s: c * np.exp(a * s) * (2 - abs(s)), -2, 2 * v,
+                                            points=[0.0] if v > 0 else None)[0] for v in x])
+
+        grid = np.linspace(-1, 1, 2001)
+        table = cdf(grid)
+        d = stats.kstest(mz, lambda x: np.interp(x, grid, table)).statistic
+        assert d < 1.949 / np.sqrt(mz.size), (a, d)
