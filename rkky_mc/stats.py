@@ -33,7 +33,7 @@ import numpy as np
 
 __all__ = [
     "bin_means", "binning_errors", "disorder_average", "Jackknife", "jk_apply",
-    "jackknife_mean", "interpolate", "crossing_roots", "find_crossing", "jk_crossing",
+    "jackknife_mean", "Interpolant", "interpolate", "crossing_roots", "find_crossing", "jk_crossing",
     "Crossing", "tc_estimates", "log_window_drift",
 ]
 
@@ -210,64 +210,75 @@ def jk_apply(f: Callable, *args, vectorized: bool = True) -> Jackknife:
 # ---- interpolation and crossings --------------------------------------------------------
 
 
-def interpolate(x, y, xs, kind: str = "linear"):
-    """Piecewise interpolation of y(x) (x ascending) at ``xs`` (inside [x0, x_last]).
+class Interpolant:
+    """Piecewise interpolant of y(x) (x ascending), evaluated inside [x0, x_last].
 
     ``linear``: piecewise linear.  ``cubic``: on each interval [x_k, x_k+1] the cubic
-    through the 4 nearest grid points (x_k-1 … x_k+2, shifted at the ends; quadratic or
-    linear when fewer points exist).  Continuous, and exact for cubic polynomials."""
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    xs_arr = np.asarray(xs, dtype=np.float64)
-    if kind == "linear" or x.size < 3:
-        return np.interp(xs_arr, x, y)
-    if kind != "cubic":
-        raise ValueError(f"kind = {kind!r}: must be 'linear' or 'cubic'")
-    flat = np.atleast_1d(xs_arr).ravel()
-    out = np.empty(flat.shape)
-    k_all = np.clip(np.searchsorted(x, flat, side="right") - 1, 0, x.size - 2)
-    for j, (xv, k) in enumerate(zip(flat, k_all)):
-        lo = int(np.clip(k - 1, 0, max(x.size - 4, 0)))
-        idx = np.arange(lo, min(lo + 4, x.size))
-        out[j] = _lagrange(x[idx], y[idx], xv)
-    return out.reshape(np.shape(xs_arr)) if np.ndim(xs_arr) else out[0]
+    through the 4 nearest grid points (x_k-1 … x_k+2, shifted at the ends; the polynomial
+    through all points when there are fewer than 4).  Continuous, and exact for cubic
+    polynomials."""
+
+    def __init__(self, x, y, kind: str = "linear"):
+        if kind not in ("linear", "cubic"):
+            raise ValueError(f"kind = {kind!r}: must be 'linear' or 'cubic'")
+        self.x = np.asarray(x, dtype=np.float64)
+        self.y = np.asarray(y, dtype=np.float64)
+        self.kind = "linear" if self.x.size < 3 else kind
+        if self.kind == "cubic":
+            n = self.x.size
+            m = min(4, n)
+            k = np.arange(n - 1)
+            lo = np.clip(k - 1, 0, n - m)
+            idx = lo[:, None] + np.arange(m)[None, :]                    # (n-1, m)
+            xp = self.x[idx] - self.x[k][:, None]                         # local variable
+            V = xp[:, :, None] ** np.arange(m)[None, None, :]             # (n-1, m, m)
+            with np.errstate(all="ignore"):
+                self.coef = np.linalg.solve(V, self.y[idx][:, :, None])[:, :, 0]  # (n-1, m)
+
+    def __call__(self, xs):
+        xs = np.asarray(xs, dtype=np.float64)
+        if self.kind == "linear":
+            return np.interp(xs, self.x, self.y)
+        k = np.clip(np.searchsorted(self.x, xs, side="right") - 1, 0, self.x.size - 2)
+        t = xs - self.x[k]
+        c = self.coef[k]
+        out = c[..., -1]
+        for j in range(c.shape[-1] - 2, -1, -1):
+            out = out * t + c[..., j]
+        return out
 
 
-def _lagrange(xp, yp, xv):
-    total = 0.0
-    for i in range(len(xp)):
-        w = 1.0
-        for j in range(len(xp)):
-            if j != i:
-                w *= (xv - xp[j]) / (xp[i] - xp[j])
-        total += w * yp[i]
-    return total
+def interpolate(x, y, xs, kind: str = "linear"):
+    """Evaluate :class:`Interpolant` (x, y, kind) at ``xs``."""
+    return Interpolant(x, y, kind)(xs)
 
 
 def _root_in(fun, a, b, fa, fb, tol=1e-13, maxiter=200):
-    """Root of fun in [a, b] with fa·fb ≤ 0 (bisection + secant, Illinois)."""
+    """Root of fun in [a, b] with fa·fb ≤ 0 (regula falsi, Illinois variant)."""
     if fa == 0.0:
         return a
     if fb == 0.0:
         return b
     side = 0
+    c_old = math.inf
+    c = 0.5 * (a + b)
     for _ in range(maxiter):
-        c = (a * fb - b * fa) / (fb - fa)
-        if not (min(a, b) <= c <= max(a, b)):
-            c = 0.5 * (a + b)
-        fc = fun(c)
-        if fc == 0.0 or abs(b - a) < tol * max(1.0, abs(c)):
+        c = (fa * b - fb * a) / (fa - fb)
+        if abs(c - c_old) <= tol * (1.0 + abs(c)) or abs(b - a) <= tol * (1.0 + abs(c)):
             return c
-        if fc * fb < 0:
-            a, fa = b, fb
+        c_old = c
+        fc = fun(c)
+        if fc == 0.0 or not np.isfinite(fc):
+            return c
+        if fc * fb > 0:          # c replaces b
             b, fb = c, fc
             if side == -1:
                 fa *= 0.5
             side = -1
-        else:
-            b, fb = c, fc
+        else:                    # c replaces a
+            a, fa = c, fc
             if side == 1:
-                fa *= 0.5
+                fb *= 0.5
             side = 1
     return c
 
@@ -291,10 +302,12 @@ def crossing_roots(x1, y1, x2, y2, kind: str = "linear"):
     if grid.size < 2:
         return [], []
 
-    def diff(x):
-        return float(interpolate(x1, y1, x, kind) - interpolate(x2, y2, x, kind))
+    f1, f2 = Interpolant(x1, y1, kind), Interpolant(x2, y2, kind)
 
-    d = interpolate(x1, y1, grid, kind) - interpolate(x2, y2, grid, kind)
+    def diff(x):
+        return float(f1(x) - f2(x))
+
+    d = f1(grid) - f2(grid)
     roots, brackets = [], []
     for k in range(grid.size - 1):
         a, b, fa, fb = grid[k], grid[k + 1], d[k], d[k + 1]
@@ -313,8 +326,9 @@ def find_crossing(x1, y1, x2, y2, kind: str = "linear", err1=None, err2=None,
     """The crossing of curves y1(x), y2(x); (x_cross, n_roots).  NaN if none.
 
     With several roots: the one nearest to ``near`` if given, else the most significant
-    one — largest min(|Δ_a|/σ_a, |Δ_b|/σ_b) at the two grid points bracketing it, where
-    Δ = y1 − y2 and σ² = err1² + err2² (interpolated; plain |Δ| without errors)."""
+    one: Δ = y1 − y2 in units of σ = √(err1² + err2²) (plain Δ without errors) on the merged
+    grid; the evidence for a root is min(largest Δ/σ of the right sign among the two grid
+    points left of it, same among the two right of it); the root with most evidence wins."""
     roots, brackets = crossing_roots(x1, y1, x2, y2, kind)
     if not roots:
         return math.nan, 0
@@ -323,16 +337,21 @@ def find_crossing(x1, y1, x2, y2, kind: str = "linear", err1=None, err2=None,
     if near is not None and np.isfinite(near):
         i = int(np.argmin([abs(r - near) for r in roots]))
         return roots[i], len(roots)
+    grid = _merged_grid(np.asarray(x1, float), np.asarray(x2, float))
+    d = interpolate(x1, y1, grid, kind) - interpolate(x2, y2, grid, kind)
+    if err1 is not None and err2 is not None:
+        sig = np.hypot(np.interp(grid, x1, err1), np.interp(grid, x2, err2))
+        d = np.where((sig > 0) & np.isfinite(sig), d / np.where(sig > 0, sig, 1.0), d)
     scores = []
     for (a, b) in brackets:
-        s = []
-        for xv in (a, b):
-            dv = abs(float(interpolate(x1, y1, xv, kind) - interpolate(x2, y2, xv, kind)))
-            if err1 is not None and err2 is not None:
-                sig = math.hypot(float(np.interp(xv, x1, err1)), float(np.interp(xv, x2, err2)))
-                dv = dv / sig if sig > 0 and np.isfinite(sig) else dv
-            s.append(dv)
-        scores.append(min(s))
+        k = int(np.searchsorted(grid, a))
+        left = d[max(k - 1, 0):k + 1]
+        right = d[k + 1:k + 3]
+        nz = [v for v in left[::-1] if v != 0 and np.isfinite(v)]
+        sl = math.copysign(1.0, nz[0]) if nz else -math.copysign(1.0, right[0] if right.size else 1.0)
+        ev_left = np.nanmax(sl * left) if left.size else 0.0
+        ev_right = np.nanmax(-sl * right) if right.size else 0.0
+        scores.append(min(ev_left, ev_right))
     i = int(np.nanargmax(scores)) if np.any(np.isfinite(scores)) else 0
     return roots[i], len(roots)
 
@@ -342,8 +361,10 @@ def _replicate_root(x1, y1, x2, y2, kind, bracket, grid):
     full crossing's interval, else in its neighbour intervals, else the root of the line
     through the replicate's differences at the ends of that interval (a small shift out of
     the interval; keeps the estimator continuous)."""
+    f1, f2 = Interpolant(x1, y1, kind), Interpolant(x2, y2, kind)
+
     def diff(x):
-        return float(interpolate(x1, y1, x, kind) - interpolate(x2, y2, x, kind))
+        return float(f1(x) - f2(x))
 
     a, b = bracket
     k = int(np.searchsorted(grid, a))
@@ -418,8 +439,8 @@ def tc_estimates(crossings, sizes, length_exponent: float = 1.0):
 
     Returns a list of dicts (method, value, error, n_pairs):
       - ``largest_pair``: the crossing of the two largest sizes;
-      - ``weighted_mean``: Σ w_i T_i / Σ w_i with w_i = 1/σ_i² fixed from the crossings'
-        own errors;
+      - ``weighted_mean`` (≥ 2 pairs): Σ w_i T_i / Σ w_i with w_i = 1/σ_i² fixed from the
+        crossings' own errors;
       - ``extrapolated``: weighted least-squares line T*(x) = T_c + a x in x = 1/ℓ̄,
         ℓ̄ = √(ℓ_i ℓ_i+1) the geometric mean length of the pair, at x = 0 (≥ 2 pairs).
     Pairs without a finite crossing or error are left out."""
@@ -431,6 +452,8 @@ def tc_estimates(crossings, sizes, length_exponent: float = 1.0):
     c_last, i_last = good[-1]
     out.append(dict(method="largest_pair", value=c_last.value, error=c_last.error, n_pairs=1,
                     pairs=f"{sizes[i_last]}-{sizes[i_last + 1]}"))
+    if len(good) < 2:
+        return out
     w = np.array([1.0 / c.error**2 for c, _ in good])
     jks = [c.jk for c, _ in good]
     pairs = ",".join(f"{sizes[i]}-{sizes[i + 1]}" for _, i in good)
