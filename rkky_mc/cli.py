@@ -281,5 +281,21 @@ def info(file):
     click.echo(text)
 
 
+# ---- parameter sweeps (issue 5): the command lives in rkky_mc/sweep.py -------------------
+from .sweep import sweep_command  # noqa: E402
+
+main.add_command(sweep_command)
+
+# ---- offline analysis (issue 4): rkky_mc/analysis.py ------------------------------------
+from .analysis import analyze_command  # noqa: E402
+
+main.add_command(analyze_command)
+
+# ---- throughput benchmark (issue 6): rkky_mc/bench.py -----------------------------------
+from .bench import bench_command  # noqa: E402
+
+main.add_command(bench_command)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

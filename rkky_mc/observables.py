@@ -64,18 +64,19 @@ def measure(sim) -> dict:
 
 
 def link_overlap(sim) -> np.ndarray:
-    """J²-weighted link overlap per temperature and ladder pair, shape (T, P)."""
+    """J²-weighted link overlap per temperature and ladder pair, shape (T, P).
+
+    The kernels take the couplings themselves and square them on the fly: no J∘J copy."""
     out = np.zeros((sim.T, sim.P))
-    k2 = sim.k2
     if sim.heisenberg:
         spins = (sim.sx, sim.sy, sim.sz)
         if sim.J is not None:
-            kmeasure.heisenberg_link_overlap_dense(k2, *spins, sim.perm, sim.pair_a, sim.pair_b, out)
+            kmeasure.heisenberg_link_overlap_dense(sim.J, *spins, sim.perm, sim.pair_a, sim.pair_b, out)
         else:
-            kmeasure.heisenberg_link_overlap_csr(*k2, *spins, sim.perm, sim.pair_a, sim.pair_b, out)
+            kmeasure.heisenberg_link_overlap_csr(*sim.csr, *spins, sim.perm, sim.pair_a, sim.pair_b, out)
     else:
         if sim.J is not None:
-            kmeasure.ising_link_overlap_dense(k2, sim.spins, sim.perm, sim.pair_a, sim.pair_b, out)
+            kmeasure.ising_link_overlap_dense(sim.J, sim.spins, sim.perm, sim.pair_a, sim.pair_b, out)
         else:
-            kmeasure.ising_link_overlap_csr(*k2, sim.spins, sim.perm, sim.pair_a, sim.pair_b, out)
+            kmeasure.ising_link_overlap_csr(*sim.csr, sim.spins, sim.perm, sim.pair_a, sim.pair_b, out)
     return out

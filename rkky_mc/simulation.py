@@ -6,8 +6,13 @@ sits at temperature ``t`` of ladder ``r`` (swaps permute temperatures, spins nev
 
 All randomness comes from explicit xoshiro256** streams seeded from one
 ``numpy.random.SeedSequence(anneal.seed)``: one stream per walker (its moves), one per ladder
-(its swaps), one per ladder for its visiting order (Ising Metropolis). The result is therefore independent of the number
-of numba threads.
+(its swaps), one per ladder for its visiting order (Ising Metropolis). The result is therefore
+independent of the number of numba threads.
+
+Precision: ``anneal.precision = "float32"`` keeps couplings, spins and local fields in float32
+(energies, observables and every accumulation stay float64); the local fields are then
+recomputed from scratch every FIELD_REFRESH_SWEEPS sweeps (see there). In float64 the
+simulation uses the sample's coupling matrix itself (no copy).
 """
 from __future__ import annotations
 
@@ -26,6 +31,18 @@ from .kernels import ising as kising
 from .kernels import tempering as ktemp
 from .kernels.rng import seed_streams
 from .kernels.schedule import random_sites
+
+# float32 runs recompute the local fields from scratch before every sweep s > 0 with
+# s % FIELD_REFRESH_SWEEPS == 0 (a function of sweeps_done only: an interrupted and resumed run
+# refreshes at the same sweeps; the checkpoint stores the fields, so it is exact either way).
+# Between refreshes a field takes at most K·N incremental updates h += 2 s J_ij, each rounded
+# to float32 (relative error ≤ 2⁻²⁴ ≈ 6e-8 of |h|); the errors are unbiased, so the drift is
+# ~ sqrt(K·N·acceptance)·6e-8·|h| — for N = 4000 and K = 256 about 4e-5 |h|, far below every
+# temperature of a sensible ladder (|h| ~ a few J0, T ≳ 0.1 J0). A refresh costs about one
+# sweep (W·N² multiply-adds in float64), i.e. < 1 % of the run. float64 runs never need one
+# (their drift is ~1e-12 after 10⁹ updates).
+FIELD_REFRESH_SWEEPS = 256
+
 
 class Simulation:
     """Ensemble state plus the update schedule of one run.
@@ -57,7 +74,9 @@ class Simulation:
             if self.R > 1 else (np.zeros(0, np.int64), np.zeros(0, np.int64))
         self.P = len(self.pair_a)
 
-        # couplings in the working precision; dense J or CSR
+        # couplings in the working precision; dense J or CSR. In float64 this is the sample's
+        # own array (no copy): one N×N matrix serves the sweeps, the field recomputation and
+        # the link overlap (which squares J on the fly), shared by all walkers.
         if sample.dense is not None:
             self.J = np.ascontiguousarray(sample.dense, dtype=self.dtype)
             self.csr = None
@@ -65,7 +84,6 @@ class Simulation:
             indptr, indices, data = sample.csr
             self.J = None
             self.csr = (indptr, indices, np.ascontiguousarray(data, dtype=self.dtype))
-        self._k2 = None  # J∘J for the link overlap, built on first use
         self.cosk, self.sink = observables.wave_phases(sample)
 
         self.sweeps_done = 0
@@ -102,7 +120,21 @@ class Simulation:
         self.energies = np.zeros(W, dtype=np.float64)
         self._sites_seq = np.arange(N, dtype=np.int64)
         self._sites_rand = np.zeros(N, dtype=np.int64)
+        self._make_views()
         self.recompute_fields()
+
+    def _make_views(self):
+        """Per-ladder views of the walker arrays (the Ising Metropolis sweep runs ladder by
+        ladder). The state arrays are only ever updated in place, so the views stay valid."""
+        if self.heisenberg:
+            self._ladders = []
+            return
+        T = self.T
+        self._ladders = [
+            tuple(a[r * T:(r + 1) * T] for a in (self.spins, self.fields, self.beta_w,
+                                                 self.rng_walkers, self.flips))
+            for r in range(self.R)
+        ]
 
     # ---- kernels --------------------------------------------------------------------
     def recompute_fields(self):
@@ -130,6 +162,8 @@ class Simulation:
 
     def sweep(self):
         """One Monte Carlo sweep of every walker, over-relaxation, then tempering swaps."""
+        if self.refresh_due():
+            self.recompute_fields()
         if self.heisenberg:
             args = (self.sx, self.sy, self.sz, self.hx, self.hy, self.hz)
             if self.J is not None:
@@ -142,43 +176,38 @@ class Simulation:
                                            self.rng_walkers, self.heatbath, self.flips)
                 for _ in range(self.overrelaxation):
                     kheis.heisenberg_overrelax_csr(*self.csr, *args, self._sites_seq)
-        elif self.heatbath:
-            self._ising_sweep(slice(0, self.W), self._sites_seq)
+            kfields.heisenberg_energies(*args, self.H, self.energies)
         else:
-            # Metropolis: random sites, one sequence per ladder. With one sequence for all
-            # walkers, zero-field free spins of two ladders would flip together and their
-            # overlap would never decorrelate.
-            for r in range(self.R):
-                random_sites(self.rng_sites, r, self._sites_rand)
-                self._ising_sweep(slice(r * self.T, (r + 1) * self.T), self._sites_rand)
-        self.update_energies()
+            if self.heatbath:
+                if self.J is not None:
+                    kising.ising_sweep_dense(self.J, self.spins, self.fields, self.beta_w,
+                                             self._sites_seq, self.rng_walkers, True, self.flips)
+                else:
+                    kising.ising_sweep_csr(*self.csr, self.spins, self.fields, self.beta_w,
+                                           self._sites_seq, self.rng_walkers, True, self.flips)
+            else:
+                # Metropolis: random sites, one sequence per ladder. With one sequence for all
+                # walkers, zero-field free spins of two ladders would flip together and their
+                # overlap would never decorrelate.
+                sites = self._sites_rand
+                for r, (spins, fields, beta_w, rng, flips) in enumerate(self._ladders):
+                    random_sites(self.rng_sites, r, sites)
+                    if self.J is not None:
+                        kising.ising_sweep_dense(self.J, spins, fields, beta_w, sites, rng, False, flips)
+                    else:
+                        kising.ising_sweep_csr(*self.csr, spins, fields, beta_w, sites, rng, False, flips)
+            kfields.ising_energies(self.spins, self.fields, self.H, self.energies)
         if self.T > 1:
             ktemp.tempering_swaps(self.energies, self.betas, self.perm, self.beta_w, self.rng_ladders,
                                   self.n_accepted, self.direction, self.half_trips)
         self.sweeps_done += 1
 
-    def _ising_sweep(self, walkers: slice, sites):
-        """One Ising sweep over ``sites`` for a contiguous range of walkers."""
-        w = walkers
-        if self.J is not None:
-            kising.ising_sweep_dense(self.J, self.spins[w], self.fields[w], self.beta_w[w], sites,
-                                     self.rng_walkers[w], self.heatbath, self.flips[w])
-        else:
-            kising.ising_sweep_csr(*self.csr, self.spins[w], self.fields[w], self.beta_w[w], sites,
-                                   self.rng_walkers[w], self.heatbath, self.flips[w])
+    def refresh_due(self) -> bool:
+        """Whether the next sweep starts with a from-scratch field recomputation (float32)."""
+        s = self.sweeps_done
+        return self.dtype is np.float32 and s > 0 and s % FIELD_REFRESH_SWEEPS == 0
 
     # ---- measurements -----------------------------------------------------------------
-    @property
-    def k2(self):
-        """Squared couplings J∘J (for the link overlap), in the working precision."""
-        if self._k2 is None:
-            if self.J is not None:
-                self._k2 = self.J * self.J
-            else:
-                indptr, indices, data = self.csr
-                self._k2 = (indptr, indices, data * data)
-        return self._k2
-
     def measure(self) -> dict:
         return observables.measure(self)
 
@@ -202,7 +231,7 @@ class Simulation:
             if value.shape != current.shape or value.dtype != current.dtype:
                 raise ValueError(f"checkpoint array {name}: {value.shape} {value.dtype}, "
                                  f"this run needs {current.shape} {current.dtype}")
-            setattr(self, name, np.ascontiguousarray(value).copy())
+            current[...] = value  # in place: the per-ladder views stay valid
         self.sweeps_done = int(state["sweeps_done"])
         self.update_energies()
 
@@ -303,14 +332,80 @@ class Checkpointer:
         self.last_cost = self.last - t0
 
 
+# ---- threads ------------------------------------------------------------------------
+# Below this estimated cost of one sweep a run uses one thread: every kernel call would open a
+# parallel region (~10–50 µs), and threads that wait for each other cost far more than that
+# when other processes share the cores. Results never depend on the thread count.
+THREADS_MIN_SWEEP_NS = 2.0e6
+
+
+def estimated_sweep_ns(sim: "Simulation") -> float:
+    """Rough cost of one sweep on one core (ns): W·N attempted updates of a few ns each,
+    plus the row updates of accepted moves (~0.3 of the row length, ~0.4 ns per element,
+    × 3 field components for Heisenberg, more with over-relaxation)."""
+    if sim.J is not None:
+        row = float(sim.N)
+    else:
+        indptr = sim.csr[0]
+        row = float(indptr[-1] - indptr[0]) / max(sim.N, 1)
+    per_update = 8.0 + 0.3 * 0.4 * row
+    if sim.heisenberg:
+        per_update = 3.0 * per_update * (1 + sim.overrelaxation) + 40.0
+    return sim.W * sim.N * per_update
+
+
+def choose_threads(sim: "Simulation") -> int | None:
+    """Threads for ``rkky-mc run`` / ``resume``, or None to keep numba's current setting.
+
+    Kept: NUMBA_NUM_THREADS set in the environment, or numba's thread count already lowered
+    in this process (numba.set_num_threads, e.g. by a sweep worker): an explicit choice.
+    Otherwise 1 when one sweep is small work (estimated_sweep_ns < THREADS_MIN_SWEEP_NS),
+    else every core this process may run on (its CPU affinity, e.g. a SLURM allocation)."""
+    import os
+
+    import numba
+
+    if os.environ.get("NUMBA_NUM_THREADS"):
+        return None
+    if numba.get_num_threads() < numba.config.NUMBA_NUM_THREADS:
+        return None
+    if estimated_sweep_ns(sim) < THREADS_MIN_SWEEP_NS:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, numba.config.NUMBA_NUM_THREADS))
+
+
+def _run_with_threads(sim: "Simulation", threads="auto", **kwargs) -> bool:
+    """sim.run(**kwargs) with ``threads`` numba threads ("auto": :func:`choose_threads`;
+    None: numba's current setting), restored afterwards."""
+    import numba
+
+    n = choose_threads(sim) if threads == "auto" else threads
+    if n is None:
+        return sim.run(**kwargs)
+    old = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        return sim.run(**kwargs)
+    finally:
+        numba.set_num_threads(old)
+
+
 def _link_commit_cost(stop, ckpt) -> None:
     # a wall-time stop must leave room for the final commit
     if stop is not None and hasattr(stop, "commit_cost"):
         stop.commit_cost = lambda: ckpt.last_cost
 
 
-def start_run(cfg: Config, sample: Sample, path, prov: dict, stop=None, progress=None) -> Simulation:
-    """A fresh run: create the file (first generation, state at sweep 0), then run."""
+def start_run(cfg: Config, sample: Sample, path, prov: dict, stop=None, progress=None,
+              threads="auto") -> Simulation:
+    """A fresh run: create the file (first generation, state at sweep 0), then run.
+
+    ``threads``: numba threads for the sweeps — "auto" (:func:`choose_threads`), an int, or
+    None (numba's current setting). Results never depend on it."""
     from .hdf5 import RunWriter
 
     sim = Simulation(cfg, sample)
@@ -323,7 +418,8 @@ def start_run(cfg: Config, sample: Sample, path, prov: dict, stop=None, progress
     ckpt = Checkpointer(path, sim, cfg.output.checkpoint_interval)
     _link_commit_cost(stop, ckpt)
     checkpoint.create(path, make_writer, sim.state_dict(), ckpt.meta())
-    sim.finished = sim.run(ckpt, stop=stop, progress=progress, commit_due=ckpt.due)
+    sim.finished = _run_with_threads(sim, threads, commit=ckpt, stop=stop, progress=progress,
+                                     commit_due=ckpt.due)
     return sim
 
 
@@ -369,8 +465,10 @@ def prepare_resume(path, extra_sweeps: int = 0):
     return sim, {"config": cfg, "config_text": text, "status": status, "meta": meta, "path": path}
 
 
-def resume_run(sim: Simulation, info: dict, prov: dict, stop=None, progress=None) -> Simulation:
-    """Continue a run prepared by :func:`prepare_resume` until done or stopped."""
+def resume_run(sim: Simulation, info: dict, prov: dict, stop=None, progress=None,
+               threads="auto") -> Simulation:
+    """Continue a run prepared by :func:`prepare_resume` until done or stopped (``threads``
+    as in :func:`start_run`)."""
     cfg = info["config"]
     history = {"resumed_at": prov.get("start_time", provenance.now_iso()),
                "resume_command_line": prov.get("command_line", ""),
@@ -379,5 +477,6 @@ def resume_run(sim: Simulation, info: dict, prov: dict, stop=None, progress=None
                         root_attrs={"config": cfg.to_toml(), "status": "running"},
                         provenance=history, resize=cfg.n_measurements)
     _link_commit_cost(stop, ckpt)
-    sim.finished = sim.run(ckpt, stop=stop, progress=progress, commit_due=ckpt.due)
+    sim.finished = _run_with_threads(sim, threads, commit=ckpt, stop=stop, progress=progress,
+                                     commit_due=ckpt.due)
     return sim

@@ -29,11 +29,18 @@ def pairs(R):
     return km.ladder_pairs(R)
 
 
-def random_k2(rng, N, fill=0.5, dtype=np.float64):
+def random_j(rng, N, fill=0.5, dtype=np.float64):
+    """Symmetric random couplings with zero diagonal, a fraction ``fill`` of them nonzero."""
     J = rng.normal(size=(N, N)) * (rng.random((N, N)) < fill)
     J = np.triu(J, 1)
     J = J + J.T
-    return (J * J).astype(dtype)
+    return J.astype(dtype)
+
+
+def squared(J):
+    """The link-overlap weights J_ij², squared in float64 as the kernels do."""
+    J = J.astype(np.float64)
+    return J * J
 
 
 def to_csr(K):
@@ -51,9 +58,9 @@ def vecs(sx, sy, sz, w):
     return np.stack([sx[w], sy[w], sz[w]], axis=1).astype(np.float64)
 
 
-def ref_link_ising(K2, s, perm, pa, pb):
+def ref_link_ising(J, s, perm, pa, pb):
     T, P = perm.shape[1], len(pa)
-    K2 = K2.astype(np.float64)
+    K2 = squared(J)
     out = np.zeros((T, P))
     for t in range(T):
         for p in range(P):
@@ -64,9 +71,9 @@ def ref_link_ising(K2, s, perm, pa, pb):
     return out
 
 
-def ref_link_heis(K2, sx, sy, sz, perm, pa, pb):
+def ref_link_heis(J, sx, sy, sz, perm, pa, pb):
     T, P = perm.shape[1], len(pa)
-    K2 = K2.astype(np.float64)
+    K2 = squared(J)
     out = np.zeros((T, P))
     for t in range(T):
         for p in range(P):
@@ -200,12 +207,12 @@ def test_heisenberg_q2_invariant_under_global_rotation(rng):
     sx, sy, sz = heis_spins(rng, T * R, N)
     box = np.full(3, 4.0)
     cosk, sink = km.kmin_phases(rng.random((N, 3)) * 4.0, box)
-    K2 = random_k2(rng, N)
+    J = random_j(rng, N)
 
     def observe(sx, sy, sz):
         q, qk2, ql = np.zeros((T, 1, 3, 3)), np.zeros((T, 1)), np.zeros((T, 1))
         km.heisenberg_overlap(sx, sy, sz, perm, pa, pb, cosk, sink, q, qk2)
-        km.heisenberg_link_overlap_dense(K2, sx, sy, sz, perm, pa, pb, ql)
+        km.heisenberg_link_overlap_dense(J, sx, sy, sz, perm, pa, pb, ql)
         return q, qk2, ql
 
     q0, k0, l0 = observe(sx, sy, sz)
@@ -233,12 +240,12 @@ def test_link_overlap_ising_dense_csr_reference(rng, dtype):
     perm = make_perm(rng, R, T)
     pa, pb = pairs(R)
     s = ising_spins(rng, T * R, N, dtype)
-    K2 = random_k2(rng, N, fill=0.3, dtype=dtype)
+    J = random_j(rng, N, fill=0.3, dtype=dtype)
     dense = np.zeros((T, 6))
     csr = np.zeros((T, 6))
-    km.ising_link_overlap_dense(K2, s, perm, pa, pb, dense)
-    km.ising_link_overlap_csr(*to_csr(K2), s, perm, pa, pb, csr)
-    ref = ref_link_ising(K2, s, perm, pa, pb)
+    km.ising_link_overlap_dense(J, s, perm, pa, pb, dense)
+    km.ising_link_overlap_csr(*to_csr(J), s, perm, pa, pb, csr)
+    ref = ref_link_ising(J, s, perm, pa, pb)
     np.testing.assert_allclose(dense, ref, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(csr, dense, rtol=1e-13, atol=1e-15)
     assert np.all(np.abs(dense) <= 1.0 + 1e-12)
@@ -251,12 +258,12 @@ def test_link_overlap_heisenberg_dense_csr_reference(rng, dtype):
     perm = make_perm(rng, R, T)
     pa, pb = pairs(R)
     sx, sy, sz = heis_spins(rng, T * R, N, dtype)
-    K2 = random_k2(rng, N, fill=0.3, dtype=dtype)
+    J = random_j(rng, N, fill=0.3, dtype=dtype)
     dense = np.zeros((T, 3))
     csr = np.zeros((T, 3))
-    km.heisenberg_link_overlap_dense(K2, sx, sy, sz, perm, pa, pb, dense)
-    km.heisenberg_link_overlap_csr(*to_csr(K2), sx, sy, sz, perm, pa, pb, csr)
-    ref = ref_link_heis(K2, sx, sy, sz, perm, pa, pb)
+    km.heisenberg_link_overlap_dense(J, sx, sy, sz, perm, pa, pb, dense)
+    km.heisenberg_link_overlap_csr(*to_csr(J), sx, sy, sz, perm, pa, pb, csr)
+    ref = ref_link_heis(J, sx, sy, sz, perm, pa, pb)
     np.testing.assert_allclose(dense, ref, rtol=1e-11, atol=1e-14)
     np.testing.assert_allclose(csr, dense, rtol=1e-13, atol=1e-15)
 
@@ -267,19 +274,21 @@ def test_link_overlap_same_replica_is_one_and_no_bonds_is_nan(rng):
     pa, pb = pairs(R)
     s = ising_spins(rng, T * R, N)
     s[perm[1]] = s[perm[0]] * -1.0  # b = -a at every temperature: q_l = 1 (gauge of the sign)
-    K2 = random_k2(rng, N)
+    J = random_j(rng, N)
     out = np.zeros((T, 1))
-    km.ising_link_overlap_dense(K2, s, perm, pa, pb, out)
+    km.ising_link_overlap_dense(J, s, perm, pa, pb, out)
     np.testing.assert_allclose(out, 1.0, rtol=1e-13)
     km.ising_link_overlap_dense(np.zeros((N, N)), s, perm, pa, pb, out)
     assert np.isnan(out).all()
 
 
-def test_k2_sums(rng):
-    K2 = random_k2(rng, 30, fill=0.4)
-    ref = np.triu(K2, 1).sum()
-    assert km.k2_sum_dense(K2) == pytest.approx(ref, rel=1e-13)
-    assert km.k2_sum_csr(*to_csr(K2)) == pytest.approx(ref, rel=1e-13)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_k2_sums(rng, dtype):
+    """Σ_{i<j} J_ij², from J (squared inside, in float64), dense and CSR."""
+    J = random_j(rng, 30, fill=0.4, dtype=dtype)
+    ref = np.triu(squared(J), 1).sum()
+    assert km.k2_sum_dense(J) == pytest.approx(ref, rel=1e-13)
+    assert km.k2_sum_csr(*to_csr(J)) == pytest.approx(ref, rel=1e-13)
 
 
 # ---- infinite-temperature identities -------------------------------------------------------
@@ -314,8 +323,8 @@ def test_bitwise_reproducible_and_thread_independent(rng):
     pa, pb = pairs(R)
     s = ising_spins(rng, T * R, N)
     sx, sy, sz = heis_spins(rng, T * R, N)
-    K2 = random_k2(rng, N, fill=0.5)
-    csr = to_csr(K2)
+    J = random_j(rng, N, fill=0.5)
+    csr = to_csr(J)
     cosk, sink = km.kmin_phases(rng.random((N, 3)) * 4, np.full(3, 4.0))
 
     def run_all():
@@ -327,9 +336,9 @@ def test_bitwise_reproducible_and_thread_independent(rng):
         k3 = np.zeros((T, 3))
         km.heisenberg_overlap(sx, sy, sz, perm, pa, pb, cosk, sink, q3, k3)
         res += [q3, k3]
-        for f, args in ((km.ising_link_overlap_dense, (K2, s)),
+        for f, args in ((km.ising_link_overlap_dense, (J, s)),
                         (km.ising_link_overlap_csr, (*csr, s)),
-                        (km.heisenberg_link_overlap_dense, (K2, sx, sy, sz)),
+                        (km.heisenberg_link_overlap_dense, (J, sx, sy, sz)),
                         (km.heisenberg_link_overlap_csr, (*csr, sx, sy, sz))):
             out = np.zeros((T, 3))
             f(*args, perm, pa, pb, out)

@@ -8,7 +8,8 @@ changes by h_j += ΔS J_ij: three contiguous row updates for dense J (J_ii = 0).
 
 Moves (one visit of site i by walker w; β = beta_w[w]):
   Metropolis   propose a uniform direction S' (two uniforms), ΔE = −(S' − S)·h_i; accept if
-               ΔE ≤ 0, else if u < exp(−β ΔE) (a third uniform, drawn only when ΔE > 0).
+               ΔE ≤ 0, else if u < exp(−β ΔE) (a third uniform, drawn only when ΔE > 0;
+               exp skipped where a cheap bound already rejects: rng.accept_exp).
   heat bath    exact draw from p(S) ∝ exp(β S·h_i) (two uniforms, see heatbath_direction);
                a visit always moves the spin.
   over-relax.  S' = 2 (S·h) h/|h|² − S (reflection about h: energy conserving, no random
@@ -30,7 +31,7 @@ import numpy as np
 from numba import njit, prange
 
 from .fields import FASTMATH, n_blocks
-from .rng import uniform
+from .rng import accept_exp, uniform
 
 _KW = dict(cache=True, fastmath=FASTMATH, error_model="numpy")
 
@@ -117,7 +118,7 @@ def _metropolis_dense_block(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accep
             z0 = sz[w, i]
             de = -((xn - x0) * hx[w, i] + (yn - y0) * hy[w, i] + (zn - z0) * hz[w, i])
             if de > 0.0:
-                if uniform(rng, w) >= np.exp(-beta_w[w] * de):
+                if not accept_exp(rng, w, beta_w[w] * de):
                     continue
             sx[w, i] = xn
             sy[w, i] = yn
@@ -209,7 +210,7 @@ def _metropolis_csr_block(indptr, indices, data, sx, sy, sz, hx, hy, hz, beta_w,
             z0 = sz[w, i]
             de = -((xn - x0) * hx[w, i] + (yn - y0) * hy[w, i] + (zn - z0) * hz[w, i])
             if de > 0.0:
-                if uniform(rng, w) >= np.exp(-beta_w[w] * de):
+                if not accept_exp(rng, w, beta_w[w] * de):
                     continue
             sx[w, i] = xn
             sy[w, i] = yn

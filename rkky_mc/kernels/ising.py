@@ -6,7 +6,9 @@ when done, every field of that walker by h_j += 2 s_new J_ij (a contiguous row u
 dense J; J_ii = 0 so h_i itself is unchanged).
 
 Moves
-  Metropolis: flip if ΔE ≤ 0, else if u < exp(−β ΔE). A uniform is drawn only when ΔE > 0.
+  Metropolis: flip if ΔE ≤ 0, else if u < exp(−β ΔE). A uniform is drawn only when ΔE > 0;
+              exp is skipped where a cheap bound already rejects (rng.accept_exp: the same
+              decision bit for bit).
   Heat bath:  s = +1 with probability 1/(1 + exp(−2 β h_i)), one uniform per visit.
 ``accepted[w]`` is incremented once per spin that changed sign (Metropolis: accepted flips;
 heat bath: visits whose draw differs from the old spin).
@@ -28,7 +30,7 @@ import numpy as np
 from numba import njit, prange
 
 from .fields import FASTMATH, n_blocks
-from .rng import uniform
+from .rng import accept_exp, uniform
 
 _KW = dict(cache=True, fastmath=FASTMATH, error_model="numpy")
 
@@ -44,7 +46,7 @@ def _metropolis_dense_block(J, spins, fields, beta_w, sites, rng, accepted, w0, 
             two_s = s + s
             de = two_s * fields[w, i]
             if de > 0:
-                if uniform(rng, w) >= np.exp(-beta_w[w] * de):
+                if not accept_exp(rng, w, beta_w[w] * de):
                     continue
             spins[w, i] = -s
             c = -two_s  # 2 s_new
@@ -84,7 +86,7 @@ def _metropolis_csr_block(indptr, indices, data, spins, fields, beta_w, sites, r
             two_s = s + s
             de = two_s * fields[w, i]
             if de > 0:
-                if uniform(rng, w) >= np.exp(-beta_w[w] * de):
+                if not accept_exp(rng, w, beta_w[w] * de):
                     continue
             spins[w, i] = -s
             c = -two_s

@@ -17,7 +17,6 @@ import numpy as np
 from numba import njit, prange
 
 # Fixed block sizes of the link-overlap quadratic forms (never derived from the thread count)
-_COL_BLOCK = 64  # columns (t, p[, μν]) per task: the τ block of all rows stays in cache
 _ROW_UNITS = 32  # row units per task; a unit is the row pair (u, N-1-u) (balanced triangle)
 
 
@@ -185,54 +184,101 @@ def heisenberg_overlap(sx, sy, sz, perm, pair_a, pair_b, cosk, sink, q, qk2):
 
 
 # ---------------------------------------------------------------------------------------
-# link overlap: q_l = Σ_{i<j} K2_ij (S_i^a·S_j^a)(S_i^b·S_j^b) / Σ_{i<j} K2_ij, K2 = J∘J
-# evaluated as quadratic forms Σ_{i<j} K2_ij τ_i[c] τ_j[c] over columns c:
+# link overlap: q_l = Σ_{i<j} J_ij² (S_i^a·S_j^a)(S_i^b·S_j^b) / Σ_{i<j} J_ij²
+# evaluated as quadratic forms Σ_{i<j} J_ij² τ_i[c] τ_j[c] over columns c:
 #   Ising       c = t·P + p,            τ_i[c] = s_i^a s_i^b
 #   Heisenberg  c = (t·P + p)·9 + 3μ+ν, τ_i[c] = S_iμ^a S_iν^b   (q_l sums the 9 columns)
+# The kernels take the couplings J themselves and square them on the fly (in float64), so no
+# second N×N array (J∘J) is ever stored.
+#
+# Layout: τ is held in column blocks, tau (n_cb, N, CB) float64, zero-padded; block widths
+# depend only on the number of columns C (never on the thread count): n_cb = ⌈C/64⌉,
+# CB = ⌈C/n_cb⌉ rounded up to a multiple of 4 (Ising T·P = 16 → one block of 16; Heisenberg
+# 9·16 = 144 → three blocks of 48). Row i of a block needs u_c = Σ_{j>i} J_ij² τ_j[c]: j runs
+# in groups of four (from i+1; the group sums are added to u in order), the inner loop over
+# the CB columns of a block is contiguous and vectorised. Fixed summation order throughout.
 # ---------------------------------------------------------------------------------------
 
-
-@njit(cache=True)
-def k2_sum_dense(K2):
-    """Σ_{i<j} K2_ij (upper triangle, fixed order)."""
-    N = K2.shape[0]
-    s = 0.0
-    for i in range(N):
-        for j in range(i + 1, N):
-            s += np.float64(K2[i, j])
-    return s
+_MAX_COLS = 64
 
 
 @njit(cache=True)
-def k2_sum_csr(indptr, indices, data2):
-    """Σ_{i<j} K2_ij over the stored entries with column > row (fixed order)."""
+def _col_blocks(C):
+    """(n_cb, CB): number and width of the column blocks for C columns (C ≥ 1)."""
+    n_cb = (C + _MAX_COLS - 1) // _MAX_COLS
+    if n_cb < 1:
+        n_cb = 1
+    cb = (C + n_cb - 1) // n_cb
+    cb = (cb + 3) // 4 * 4
+    return n_cb, max(cb, 4)
+
+
+@njit(cache=True, fastmath={"nsz"})
+def k2_sum_dense(J):
+    """Σ_{i<j} J_ij² (upper triangle, squares in float64; fixed order: per row four
+    interleaved partial sums, combined as (a0+a1)+(a2+a3), rows added in order)."""
+    N = J.shape[0]
+    tot = 0.0
+    for i in range(N - 1):
+        a0 = 0.0
+        a1 = 0.0
+        a2 = 0.0
+        a3 = 0.0
+        r = J[i, i + 1:]
+        n = r.shape[0]
+        m = n // 4 * 4
+        for j in range(0, m, 4):
+            x0 = np.float64(r[j])
+            x1 = np.float64(r[j + 1])
+            x2 = np.float64(r[j + 2])
+            x3 = np.float64(r[j + 3])
+            a0 += x0 * x0
+            a1 += x1 * x1
+            a2 += x2 * x2
+            a3 += x3 * x3
+        for j in range(m, n):
+            x0 = np.float64(r[j])
+            a0 += x0 * x0
+        tot += (a0 + a1) + (a2 + a3)
+    return tot
+
+
+@njit(cache=True)
+def k2_sum_csr(indptr, indices, data):
+    """Σ_{i<j} J_ij² over the stored entries with column > row (fixed order)."""
     N = indptr.shape[0] - 1
     s = 0.0
     for i in range(N):
         for e in range(indptr[i], indptr[i + 1]):
             if indices[e] > i:
-                s += np.float64(data2[e])
+                x = np.float64(data[e])
+                s += x * x
     return s
 
 
 @njit(cache=True, parallel=True)
 def _ising_tau(spins, perm, pair_a, pair_b, tau):
+    """tau (n_cb, N, CB): column c = t·P+p at [c // CB, i, c % CB] = s_i^a s_i^b."""
     T = perm.shape[1]
     P = pair_a.shape[0]
     N = spins.shape[1]
+    CB = tau.shape[2]
     for i in prange(N):
         for t in range(T):
             for p in range(P):
                 wa = perm[pair_a[p], t]
                 wb = perm[pair_b[p], t]
-                tau[i, t * P + p] = np.float64(spins[wa, i]) * np.float64(spins[wb, i])
+                c = t * P + p
+                tau[c // CB, i, c % CB] = np.float64(spins[wa, i]) * np.float64(spins[wb, i])
 
 
 @njit(cache=True, parallel=True)
 def _heisenberg_tau(sx, sy, sz, perm, pair_a, pair_b, tau):
+    """tau (n_cb, N, CB): column c = (t·P+p)·9 + 3μ+ν holds S_iμ^a S_iν^b."""
     T = perm.shape[1]
     P = pair_a.shape[0]
     N = sx.shape[1]
+    CB = tau.shape[2]
     for i in prange(N):
         for t in range(T):
             for p in range(P):
@@ -245,35 +291,88 @@ def _heisenberg_tau(sx, sy, sz, perm, pair_a, pair_b, tau):
                 b1 = np.float64(sy[wb, i])
                 b2 = np.float64(sz[wb, i])
                 c = (t * P + p) * 9
-                tau[i, c + 0] = a0 * b0
-                tau[i, c + 1] = a0 * b1
-                tau[i, c + 2] = a0 * b2
-                tau[i, c + 3] = a1 * b0
-                tau[i, c + 4] = a1 * b1
-                tau[i, c + 5] = a1 * b2
-                tau[i, c + 6] = a2 * b0
-                tau[i, c + 7] = a2 * b1
-                tau[i, c + 8] = a2 * b2
+                tau[(c + 0) // CB, i, (c + 0) % CB] = a0 * b0
+                tau[(c + 1) // CB, i, (c + 1) % CB] = a0 * b1
+                tau[(c + 2) // CB, i, (c + 2) % CB] = a0 * b2
+                tau[(c + 3) // CB, i, (c + 3) % CB] = a1 * b0
+                tau[(c + 4) // CB, i, (c + 4) % CB] = a1 * b1
+                tau[(c + 5) // CB, i, (c + 5) % CB] = a1 * b2
+                tau[(c + 6) // CB, i, (c + 6) % CB] = a2 * b0
+                tau[(c + 7) // CB, i, (c + 7) % CB] = a2 * b1
+                tau[(c + 8) // CB, i, (c + 8) % CB] = a2 * b2
 
 
-@njit(cache=True, parallel=True)
-def _quadform_dense(K2, tau, partial):
-    """partial[rb, c] = Σ_{rows i of row block rb} τ_i[c] Σ_{j>i} K2_ij τ_j[c].
+# The flat τ block is indexed with uint64 offsets: numba then emits no negative-index
+# wraparound, and the column loop (trip count CB, not a compile-time constant, so LLVM does
+# not fully unroll it into scalar code) vectorises.
+@njit(cache=True, fastmath={"nsz"})
+def _row_u_dense(J, tf, off, i, CB, u):
+    """u[c] = Σ_{j>i} J_ij² τ_j[c] for the block at flat offset ``off``; j in groups of 4."""
+    N = J.shape[1]
+    cbu = np.uint64(CB)
+    for c in range(CB):
+        u[c] = 0.0
+    j = i + 1
+    while j + 4 <= N:
+        x0 = np.float64(J[i, j])
+        x1 = np.float64(J[i, j + 1])
+        x2 = np.float64(J[i, j + 2])
+        x3 = np.float64(J[i, j + 3])
+        w0 = x0 * x0
+        w1 = x1 * x1
+        w2 = x2 * x2
+        w3 = x3 * x3
+        b0 = off + np.uint64(j) * cbu
+        b1 = b0 + cbu
+        b2 = b1 + cbu
+        b3 = b2 + cbu
+        for c in range(CB):
+            cu = np.uint64(c)
+            u[c] += (w0 * tf[b0 + cu] + w1 * tf[b1 + cu]) + (w2 * tf[b2 + cu] + w3 * tf[b3 + cu])
+        j += 4
+    while j < N:
+        x0 = np.float64(J[i, j])
+        w0 = x0 * x0
+        b0 = off + np.uint64(j) * cbu
+        for c in range(CB):
+            u[c] += w0 * tf[b0 + np.uint64(c)]
+        j += 1
 
-    Tasks = (row block, column block), both of fixed size; within a task rows and j run in
-    a fixed order, so each partial is independent of the thread count.  Row block rb holds
-    the row units u = rb·_ROW_UNITS ... (unit u = rows u and N-1-u, equal work per unit)."""
-    N, C = tau.shape
+
+@njit(cache=True, fastmath={"nsz"})
+def _row_u_csr(indptr, indices, data, tf, off, i, CB, u):
+    """As _row_u_dense over the stored entries of row i with column > i (stored order)."""
+    cbu = np.uint64(CB)
+    for c in range(CB):
+        u[c] = 0.0
+    for e in range(indptr[i], indptr[i + 1]):
+        j = indices[e]
+        if j <= i:
+            continue
+        x = np.float64(data[e])
+        w = x * x
+        b0 = off + np.uint64(j) * cbu
+        for c in range(CB):
+            u[c] += w * tf[b0 + np.uint64(c)]
+
+
+@njit(cache=True, parallel=True, fastmath={"nsz"})
+def _quadform_dense(J, tau, partial):
+    """partial[rb, cb·CB + c] = Σ_{rows i of row block rb} τ_i[c] Σ_{j>i} J_ij² τ_j[c].
+
+    Tasks = (row block, column block), both of fixed size; within a task rows and j run in a
+    fixed order, so each partial is independent of the thread count. Row block rb holds the
+    row units u = rb·_ROW_UNITS ... (unit u = rows u and N-1-u: equal work per unit)."""
+    n_cb, N, CB = tau.shape
+    tf = tau.reshape(n_cb * N * CB)
     n_units = (N + 1) // 2
     n_rb = partial.shape[0]
-    n_cb = (C + _COL_BLOCK - 1) // _COL_BLOCK
     for task in prange(n_rb * n_cb):
         rb = task // n_cb
         cb = task - rb * n_cb
-        c0 = cb * _COL_BLOCK
-        cw = min(_COL_BLOCK, C - c0)
-        acc = np.zeros(cw)
-        u = np.empty(cw)
+        off = np.uint64(cb * N * CB)
+        acc = np.zeros(CB)
+        u = np.empty(CB)
         u_lo = rb * _ROW_UNITS
         u_hi = min(n_units, u_lo + _ROW_UNITS)
         for unit in range(u_lo, u_hi):
@@ -281,35 +380,28 @@ def _quadform_dense(K2, tau, partial):
                 i = unit if side == 0 else N - 1 - unit
                 if side == 1 and i == unit:
                     continue
-                for c in range(cw):
-                    u[c] = 0.0
-                for j in range(i + 1, N):
-                    w = np.float64(K2[i, j])
-                    if w == 0.0:
-                        continue
-                    for c in range(cw):
-                        u[c] += w * tau[j, c0 + c]
-                for c in range(cw):
-                    acc[c] += tau[i, c0 + c] * u[c]
-        for c in range(cw):
-            partial[rb, c0 + c] = acc[c]
+                _row_u_dense(J, tf, off, i, CB, u)
+                bi = off + np.uint64(i * CB)
+                for c in range(CB):
+                    acc[c] += tf[bi + np.uint64(c)] * u[c]
+        for c in range(CB):
+            partial[rb, cb * CB + c] = acc[c]
 
 
-@njit(cache=True, parallel=True)
-def _quadform_csr(indptr, indices, data2, tau, partial):
-    """As _quadform_dense with K2 in CSR (both directions stored; entries with column > row
-    are used, in stored order)."""
-    N, C = tau.shape
+@njit(cache=True, parallel=True, fastmath={"nsz"})
+def _quadform_csr(indptr, indices, data, tau, partial):
+    """As _quadform_dense with J in CSR form (both directions stored; entries with column >
+    row are used, in stored order)."""
+    n_cb, N, CB = tau.shape
+    tf = tau.reshape(n_cb * N * CB)
     n_units = (N + 1) // 2
     n_rb = partial.shape[0]
-    n_cb = (C + _COL_BLOCK - 1) // _COL_BLOCK
     for task in prange(n_rb * n_cb):
         rb = task // n_cb
         cb = task - rb * n_cb
-        c0 = cb * _COL_BLOCK
-        cw = min(_COL_BLOCK, C - c0)
-        acc = np.zeros(cw)
-        u = np.empty(cw)
+        off = np.uint64(cb * N * CB)
+        acc = np.zeros(CB)
+        u = np.empty(CB)
         u_lo = rb * _ROW_UNITS
         u_hi = min(n_units, u_lo + _ROW_UNITS)
         for unit in range(u_lo, u_hi):
@@ -317,21 +409,12 @@ def _quadform_csr(indptr, indices, data2, tau, partial):
                 i = unit if side == 0 else N - 1 - unit
                 if side == 1 and i == unit:
                     continue
-                for c in range(cw):
-                    u[c] = 0.0
-                for e in range(indptr[i], indptr[i + 1]):
-                    j = indices[e]
-                    if j <= i:
-                        continue
-                    w = np.float64(data2[e])
-                    if w == 0.0:
-                        continue
-                    for c in range(cw):
-                        u[c] += w * tau[j, c0 + c]
-                for c in range(cw):
-                    acc[c] += tau[i, c0 + c] * u[c]
-        for c in range(cw):
-            partial[rb, c0 + c] = acc[c]
+                _row_u_csr(indptr, indices, data, tf, off, i, CB, u)
+                bi = off + np.uint64(i * CB)
+                for c in range(CB):
+                    acc[c] += tf[bi + np.uint64(c)] * u[c]
+        for c in range(CB):
+            partial[rb, cb * CB + c] = acc[c]
 
 
 @njit(cache=True)
@@ -361,55 +444,59 @@ def _finish_link(partial, k2_total, ncomp, out):
 
 
 @njit(cache=True)
-def ising_link_overlap_dense(K2, spins, perm, pair_a, pair_b, out):
-    """out[t, p] = q_l of ladders (pair_a[p], pair_b[p]) at temperature t; K2 = J∘J dense
-    (N, N), symmetric (only the upper triangle is read).  Σ_{i<j} K2_ij is computed here;
-    nan if it is 0."""
+def ising_link_overlap_dense(J, spins, perm, pair_a, pair_b, out):
+    """out[t, p] = q_l of ladders (pair_a[p], pair_b[p]) at temperature t, weights J_ij²
+    from the dense (N, N) couplings J (symmetric; only the upper triangle is read; squared
+    in float64 on the fly).  Σ_{i<j} J_ij² is computed here; nan if it is 0."""
     T = perm.shape[1]
     P = pair_a.shape[0]
     N = spins.shape[1]
-    tau = np.empty((N, T * P))
+    n_cb, CB = _col_blocks(T * P)
+    tau = np.zeros((n_cb, N, CB))
     _ising_tau(spins, perm, pair_a, pair_b, tau)
-    partial = np.zeros((_n_row_blocks(N), T * P))
-    _quadform_dense(K2, tau, partial)
-    _finish_link(partial, k2_sum_dense(K2), 1, out)
+    partial = np.zeros((_n_row_blocks(N), n_cb * CB))
+    _quadform_dense(J, tau, partial)
+    _finish_link(partial, k2_sum_dense(J), 1, out)
 
 
 @njit(cache=True)
-def ising_link_overlap_csr(indptr, indices, data2, spins, perm, pair_a, pair_b, out):
-    """As ising_link_overlap_dense with K2 in CSR form (indptr, indices, data2 = data**2)."""
+def ising_link_overlap_csr(indptr, indices, data, spins, perm, pair_a, pair_b, out):
+    """As ising_link_overlap_dense with J in CSR form (indptr, indices, data)."""
     T = perm.shape[1]
     P = pair_a.shape[0]
     N = spins.shape[1]
-    tau = np.empty((N, T * P))
+    n_cb, CB = _col_blocks(T * P)
+    tau = np.zeros((n_cb, N, CB))
     _ising_tau(spins, perm, pair_a, pair_b, tau)
-    partial = np.zeros((_n_row_blocks(N), T * P))
-    _quadform_csr(indptr, indices, data2, tau, partial)
-    _finish_link(partial, k2_sum_csr(indptr, indices, data2), 1, out)
+    partial = np.zeros((_n_row_blocks(N), n_cb * CB))
+    _quadform_csr(indptr, indices, data, tau, partial)
+    _finish_link(partial, k2_sum_csr(indptr, indices, data), 1, out)
 
 
 @njit(cache=True)
-def heisenberg_link_overlap_dense(K2, sx, sy, sz, perm, pair_a, pair_b, out):
-    """Heisenberg q_l = Σ_{i<j} K2_ij (S_i^a·S_j^a)(S_i^b·S_j^b) / Σ_{i<j} K2_ij, as the sum
+def heisenberg_link_overlap_dense(J, sx, sy, sz, perm, pair_a, pair_b, out):
+    """Heisenberg q_l = Σ_{i<j} J_ij² (S_i^a·S_j^a)(S_i^b·S_j^b) / Σ_{i<j} J_ij², as the sum
     of 9 quadratic forms in T_i^{μν} = S_iμ^a S_iν^b.  out (T, P) float64."""
     T = perm.shape[1]
     P = pair_a.shape[0]
     N = sx.shape[1]
-    tau = np.empty((N, T * P * 9))
+    n_cb, CB = _col_blocks(T * P * 9)
+    tau = np.zeros((n_cb, N, CB))
     _heisenberg_tau(sx, sy, sz, perm, pair_a, pair_b, tau)
-    partial = np.zeros((_n_row_blocks(N), T * P * 9))
-    _quadform_dense(K2, tau, partial)
-    _finish_link(partial, k2_sum_dense(K2), 9, out)
+    partial = np.zeros((_n_row_blocks(N), n_cb * CB))
+    _quadform_dense(J, tau, partial)
+    _finish_link(partial, k2_sum_dense(J), 9, out)
 
 
 @njit(cache=True)
-def heisenberg_link_overlap_csr(indptr, indices, data2, sx, sy, sz, perm, pair_a, pair_b, out):
-    """As heisenberg_link_overlap_dense with K2 in CSR form."""
+def heisenberg_link_overlap_csr(indptr, indices, data, sx, sy, sz, perm, pair_a, pair_b, out):
+    """As heisenberg_link_overlap_dense with J in CSR form."""
     T = perm.shape[1]
     P = pair_a.shape[0]
     N = sx.shape[1]
-    tau = np.empty((N, T * P * 9))
+    n_cb, CB = _col_blocks(T * P * 9)
+    tau = np.zeros((n_cb, N, CB))
     _heisenberg_tau(sx, sy, sz, perm, pair_a, pair_b, tau)
-    partial = np.zeros((_n_row_blocks(N), T * P * 9))
-    _quadform_csr(indptr, indices, data2, tau, partial)
-    _finish_link(partial, k2_sum_csr(indptr, indices, data2), 9, out)
+    partial = np.zeros((_n_row_blocks(N), n_cb * CB))
+    _quadform_csr(indptr, indices, data, tau, partial)
+    _finish_link(partial, k2_sum_csr(indptr, indices, data), 9, out)

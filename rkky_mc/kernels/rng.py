@@ -87,3 +87,20 @@ def uniform_open(rng, k):
     """Uniform float64 in (0, 1]: ``((x >> 11) + 1) * 2**-53`` (safe for logs)."""
     x = (next_u64(rng, k) >> np.uint64(11)) + np.uint64(1)
     return np.float64(np.int64(x)) * _TWO_M53
+
+
+@njit(cache=True, inline="always")
+def accept_exp(rng, k, x):
+    """Metropolis test for x = β ΔE > 0: draws one uniform u of stream ``k`` and returns
+    ``u < exp(-x)`` — bit for bit, but without evaluating exp in most rejections.
+
+    Since e^x ≥ 1 + x + x²/2 for x ≥ 0, exp(−x) ≤ 1/(1 + x + x²/2): when
+    u·(1 + x(1 + x/2)) ≥ 1 + 1e-12 the move is certainly rejected (the margin 1e-12 covers
+    the few ulps of rounding in the product, the polynomial and exp itself, so the decision
+    is exactly that of ``u < exp(-x)``). Only the remaining draws evaluate exp. At low
+    temperature, where most attempts are rejected, this removes most exp calls.
+    """
+    u = uniform(rng, k)
+    if u * (1.0 + x * (1.0 + 0.5 * x)) >= 1.0 + 1e-12:
+        return False
+    return u < np.exp(-x)

@@ -1,0 +1,761 @@
+"""``rkky-mc bench``: spin-update throughput and run overheads on this machine.
+
+Every figure is measured here, on this machine, now: single-core figures run with one numba
+thread; each is the median of a few repeats after a warm-up call (compile and first-touch
+costs excluded). Machines shared with other jobs make absolute times drift (each record also
+carries the process CPU time, which competing processes disturb less, and the load average
+is reported); ratios and the fraction of the memory-bandwidth bound are what to compare.
+
+Figures (``--json`` gives the same as one JSON object; ``--quick`` shrinks the work, for
+tests, and skips the cold-cache start-up):
+
+* ``bandwidth``   the row-streaming bandwidth: ``fields[w] += c·J[i]`` over random rows i of
+                  an N×N matrix for 16 walkers (the kernels' accepted-move update), counted as
+                  N × bytes per row and walker;
+* ``sweeps``      ns per attempted spin update (sweep wall time / (sweeps × N × T × R)),
+                  sweeps/s and acceptance, through ``Simulation.sweep()`` (tempering, energies,
+                  visiting orders included) and for the bare kernel; beside each the
+                  bandwidth bound ``N × acceptance × bytes / bandwidth`` per attempted update
+                  (× 3 field components for Heisenberg; for CSR couplings N → stored entries
+                  per row and bytes → value + column index) and the fraction of it reached;
+* ``temperature_ratio``  Ising sweep cost at T = 3 over T = 0.5 (N = 1000, all 32 walkers at
+                  one temperature);
+* ``build``       time to build dense RKKY couplings (N = 4000) and sparse ones (N ≈ 20 000);
+* ``startup``     wall time of a tiny ``rkky-mc run`` (subprocess) with a cold and a warm
+                  numba cache;
+* ``run_overhead``  a real run (measurements every 10 sweeps, HDF5, checkpoints) over the
+                  bare sweep time at N = 1000;
+* ``python_overhead``  per-sweep cost outside the kernels at small N;
+* ``memory``      peak RSS of a dense N = 4000 run over a tiny run, per coupling matrix;
+* ``threads``     one run with 2 threads vs 1, and two independent single-thread runs at once.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+from numba import njit
+
+from . import kernels as _kernels  # noqa: F401  (first: numba's threading settings, cache dir)
+
+# targets of issue 6 (one core): ns per attempted update, ratios, seconds, fractions
+TARGETS = {
+    "ising_sk_N1000_float64": ("ns", "<=", 60.0),
+    "ising_sk_N1000_float32": ("ns", "<=", 45.0),
+    "ising_sk_N2000_float64": ("ns", "<=", 125.0),
+    "ising_sk_N2000_float32": ("ns", "<=", 65.0),
+    "heisenberg_metropolis_N1000_float64": ("ns", "<=", 400.0),
+    "heisenberg_overrelaxation_N1000_float64": ("ns", "<=", 600.0),
+    "ising_ea_pm1_L8_float64": ("ns", "<=", 8.0),
+    "temperature_ratio": ("ratio", ">=", 3.0),
+    "run_overhead": ("overhead", "<=", 0.10),
+    "startup_warm": ("wall_s", "<=", 1.0),
+    "build_dense_N4000": ("seconds", "<=", 0.5),
+    "memory": ("ratio", "<=", 1.1),
+}
+
+_LADDER = {"min": 0.3, "max": 2.0, "count": 16}
+
+
+# ------------------------------------------------------------------------------ helpers
+@njit(cache=True, fastmath={"nsz"}, error_model="numpy")
+def _stream_rows(J, fields, rows, c):
+    """For each row i in ``rows`` and every walker w: fields[w] += c·J[i] (as the kernels)."""
+    N = J.shape[1]
+    for k in range(rows.shape[0]):
+        i = rows[k]
+        ck = c if k % 2 == 0 else -c
+        for w in range(fields.shape[0]):
+            for j in range(N):
+                fields[w, j] += ck * J[i, j]
+
+
+class _Timer:
+    """Wall and process-CPU time of a block."""
+
+    def __enter__(self):
+        self.w0, self.c0 = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self.w0
+        self.cpu = time.process_time() - self.c0
+        return False
+
+
+def _median_timing(fn, repeats):
+    """(median wall, median cpu) of ``repeats`` calls of fn() (after the caller's warm-up)."""
+    walls, cpus = [], []
+    for _ in range(repeats):
+        with _Timer() as t:
+            fn()
+        walls.append(t.wall)
+        cpus.append(t.cpu)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+@contextlib.contextmanager
+def _threads(n):
+    import numba
+
+    old = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(old)
+
+
+def _config(sample: dict, anneal: dict, output: dict | None = None):
+    from .config import from_dict
+
+    anneal = {"temperatures": dict(_LADDER), "replicas": 2, "thermalization": 0, "sweeps": 1,
+              **anneal}
+    return from_dict({"sample": sample, "anneal": anneal, "output": output or {}})
+
+
+def _simulation(sample: dict, anneal: dict):
+    from .couplings import build_sample
+    from .simulation import Simulation
+
+    cfg = _config(sample, anneal)
+    smp = build_sample(cfg.sample)
+    return Simulation(cfg, smp), smp
+
+
+def _row_bytes(sim) -> tuple[float, str]:
+    """Bytes streamed per accepted move per field component, and the storage kind."""
+    item = np.dtype(sim.dtype).itemsize
+    if sim.J is not None:
+        return sim.N * item, "dense"
+    indptr = sim.csr[0]
+    per_row = (indptr[-1] - indptr[0]) / sim.N
+    return per_row * (item + 4), "csr"
+
+
+# ---------------------------------------------------------------------------- sections
+def bench_bandwidth(quick: bool) -> dict:
+    """Row-streaming bandwidth (GB/s) for N = 1000 (J in L3) and 2000 (J ≥ L3), f64 / f32."""
+    out = {}
+    rng = np.random.default_rng(0)
+    for N in (1000, 2000):
+        for dt in (np.float64, np.float32):
+            J = rng.normal(size=(N, N)).astype(dt)
+            fields = np.zeros((16, N), dtype=dt)
+            n_rows = 300 if quick else 1500
+            rows = rng.integers(0, N, size=n_rows)
+            c = dt(1e-3)
+            _stream_rows(J, fields, rows[:10], c)  # warm-up (compile, first touch)
+            wall, cpu = _median_timing(lambda: _stream_rows(J, fields, rows, c), 3 if quick else 5)
+            nbytes = n_rows * fields.shape[0] * N * np.dtype(dt).itemsize
+            out[f"N{N}_{np.dtype(dt).name}"] = {
+                "GB_per_s": nbytes / wall / 1e9, "GB_per_s_cpu": nbytes / max(cpu, 1e-12) / 1e9,
+                "matrix_MB": J.nbytes / 1e6}
+    return out
+
+
+def _sweep_record(name, sim, n_sweeps, repeats, bandwidth, kernel=None, components=1,
+                  acceptance=None):
+    """Time sim.sweep() (and optionally a bare kernel call ``kernel()`` = one sweep)."""
+    N, W = sim.N, sim.W
+    for _ in range(2):
+        sim.sweep()
+    f0 = sim.flips.sum()
+    s0 = sim.sweeps_done
+    wall, cpu = _median_timing(lambda: [sim.sweep() for _ in range(n_sweeps)], repeats)
+    acc = (sim.flips.sum() - f0) / ((sim.sweeps_done - s0) * N * W)
+    if acceptance is not None:
+        acc = acceptance
+    per = 1e9 / (n_sweeps * N * W)
+    rec = {"name": name, "N": N, "T": sim.T, "R": sim.R, "precision": np.dtype(sim.dtype).name,
+           "ns": wall * per, "ns_cpu": cpu * per, "sweeps_per_s": n_sweeps / wall,
+           "acceptance": float(acc)}
+    if kernel is not None:
+        kernel()
+        kw, kc = _median_timing(lambda: [kernel() for _ in range(n_sweeps)], repeats)
+        rec["kernel_ns"] = kw * per
+        rec["kernel_ns_cpu"] = kc * per
+    nbytes, kind = _row_bytes(sim)
+    bw_key = "N2000" if kind == "dense" and N > 1500 else "N1000"
+    bw = bandwidth[f"{bw_key}_{np.dtype(sim.dtype).name}"]["GB_per_s"]
+    rec["storage"] = kind
+    rec["bound_ns"] = components * acc * nbytes / bw  # bytes / (GB/s) = ns
+    best = rec.get("kernel_ns", rec["ns"])
+    rec["fraction_of_bound"] = rec["bound_ns"] / best if best > 0 else None
+    rec["bandwidth_GB_per_s"] = bw
+    rec["target_ns"] = TARGETS.get(name, (None, None, None))[2]
+    return rec
+
+
+def _ising_kernel(sim):
+    """One bare Ising Metropolis sweep (the kernel calls of Simulation.sweep, sites drawn
+    beforehand): returns a callable."""
+    from .kernels import ising as kising
+    from .kernels.schedule import random_sites
+
+    sites = [np.empty(sim.N, dtype=np.int64) for _ in range(sim.R)]
+    for r in range(sim.R):
+        random_sites(sim.rng_sites.copy(), r, sites[r])
+    T = sim.T
+    views = [tuple(a[r * T:(r + 1) * T] for a in (sim.spins, sim.fields, sim.beta_w,
+                                                   sim.rng_walkers, sim.flips))
+             for r in range(sim.R)]
+
+    def run():
+        for r, (s, f, b, g, fl) in enumerate(views):
+            if sim.J is not None:
+                kising.ising_sweep_dense(sim.J, s, f, b, sites[r], g, False, fl)
+            else:
+                kising.ising_sweep_csr(*sim.csr, s, f, b, sites[r], g, False, fl)
+    return run
+
+
+def _heisenberg_kernel(sim, what):
+    from .kernels import heisenberg as kheis
+
+    args = (sim.sx, sim.sy, sim.sz, sim.hx, sim.hy, sim.hz)
+    if what == "overrelaxation":
+        return lambda: kheis.heisenberg_overrelax_dense(sim.J, *args, sim._sites_seq)
+    return lambda: kheis.heisenberg_sweep_dense(sim.J, *args, sim.beta_w, sim._sites_seq,
+                                                sim.rng_walkers, what == "heatbath", sim.flips)
+
+
+def bench_sweeps(quick: bool, bandwidth: dict) -> list:
+    reps = 3 if quick else 5
+    records = []
+    # dense Ising PT, SK couplings, 16 temperatures × 2 ladders, Metropolis
+    for N in (1000, 2000):
+        for prec in ("float64", "float32"):
+            sim, _ = _simulation({"model": "sk", "N": N, "seed": 1},
+                                 {"precision": prec, "seed": 2})
+            for _ in range(20 if quick else 100):  # towards equilibrium acceptance
+                sim.sweep()
+            n = (4 if quick else 20) if N == 1000 else (2 if quick else 8)
+            records.append(_sweep_record(f"ising_sk_N{N}_{prec}", sim, n, reps, bandwidth,
+                                         kernel=_ising_kernel(sim)))
+    # Heisenberg, N = 1000: Metropolis, heat bath, over-relaxation
+    for prec in ("float64", "float32"):
+        for what in ("metropolis", "heatbath", "overrelaxation"):
+            if prec == "float32" and what != "metropolis":
+                continue
+            upd = "heatbath" if what == "overrelaxation" else what
+            sim, _ = _simulation({"model": "sk", "N": 1000, "spin": "heisenberg", "seed": 1},
+                                 {"precision": prec, "update": upd, "seed": 2})
+            for _ in range(3 if quick else 10):
+                sim.sweep()
+            n = 1 if quick else 3
+            name = f"heisenberg_{what}_N1000_{prec}"
+            if what == "overrelaxation":
+                kern = _heisenberg_kernel(sim, what)
+                kern()
+                wall, cpu = _median_timing(lambda: [kern() for _ in range(n)], reps)
+                per = 1e9 / (n * sim.N * sim.W)
+                nbytes, _ = _row_bytes(sim)
+                bw = bandwidth[f"N1000_{prec}"]["GB_per_s"]
+                bound = 3 * nbytes / bw
+                records.append({"name": name, "N": sim.N, "T": sim.T, "R": sim.R,
+                                "precision": prec, "storage": "dense", "ns": wall * per,
+                                "ns_cpu": cpu * per, "kernel_ns": wall * per,
+                                "kernel_ns_cpu": cpu * per, "sweeps_per_s": n / wall,
+                                "acceptance": 1.0, "bound_ns": bound,
+                                "fraction_of_bound": bound / (wall * per),
+                                "bandwidth_GB_per_s": bw,
+                                "target_ns": TARGETS.get(name, (None, None, None))[2]})
+            else:
+                records.append(_sweep_record(name, sim, n, reps, bandwidth, components=3,
+                                             kernel=_heisenberg_kernel(sim, what)))
+    # sparse: EA ±J L = 8 and an RKKY sample with a cutoff (N = 20 000), Ising Metropolis
+    for prec in ("float64", "float32"):
+        sim, _ = _simulation({"model": "ea", "L": 8, "distribution": "pm1", "seed": 1},
+                             {"precision": prec, "seed": 2})
+        for _ in range(50 if quick else 300):
+            sim.sweep()
+        records.append(_sweep_record(f"ising_ea_pm1_L8_{prec}", sim, 20 if quick else 200,
+                                     reps, bandwidth, kernel=_ising_kernel(sim)))
+    for prec in ("float64", "float32"):
+        sim, smp = _simulation(_RKKY_SPARSE, {"precision": prec, "seed": 2})
+        for _ in range(3 if quick else 10):
+            sim.sweep()
+        rec = _sweep_record(f"ising_rkky_sparse_N{sim.N}_{prec}", sim, 2 if quick else 8,
+                            reps, bandwidth, kernel=_ising_kernel(sim))
+        rec["neighbours_per_spin"] = 2 * smp.n_pairs / smp.n_spins
+        records.append(rec)
+    return records
+
+
+# N = round(c · 4L³) = 20 000 impurities, cutoff 3 a: ~35 neighbours each (CSR)
+_RKKY_SPARSE = {"model": "rkky", "L": 40, "concentration": 0.078125, "cutoff": 3.0, "seed": 1}
+_RKKY_DENSE_4000 = {"model": "rkky", "L": 20, "concentration": 0.125, "seed": 1}
+
+
+def bench_temperature_ratio(quick: bool) -> dict:
+    """Dense Ising N = 1000 (SK), all 32 walkers at T = 0.5, then all at T = 3."""
+    res = {}
+    for T in (0.5, 3.0):
+        sim, _ = _simulation({"model": "sk", "N": 1000, "seed": 1}, {"seed": 2})
+        sim.beta_w[:] = 1.0 / T
+        kern = _ising_kernel(sim)
+        for _ in range(20 if quick else 100):  # equilibrate at this temperature
+            kern()
+        f0 = sim.flips.sum()
+        n = 3 if quick else 15
+        wall, cpu = _median_timing(lambda: [kern() for _ in range(n)], 3 if quick else 5)
+        reps = 3 if quick else 5
+        acc = (sim.flips.sum() - f0) / (n * reps * sim.N * sim.W)
+        per = 1e9 / (n * sim.N * sim.W)
+        res[f"T{T:g}"] = {"ns": wall * per, "ns_cpu": cpu * per, "acceptance": float(acc)}
+    res["ratio"] = res["T3"]["ns"] / res["T0.5"]["ns"]
+    res["ratio_cpu"] = res["T3"]["ns_cpu"] / res["T0.5"]["ns_cpu"]
+    res["target"] = TARGETS["temperature_ratio"][2]
+    return res
+
+
+def bench_build(quick: bool) -> dict:
+    """Coupling construction: dense RKKY N = 4000 (kernel alone and the whole sample, with
+    checksum and scales) and sparse RKKY N = 20 000 (cell list, CSR)."""
+    import dataclasses
+
+    from .config import from_dict
+    from .couplings import build_sample
+    from .kernels.rkky import rkky_dense
+
+    out = {}
+    cfg = from_dict({"sample": dict(_RKKY_DENSE_4000)}).sample
+    small = dataclasses.replace(cfg, L=4, concentration=0.125)
+    build_sample(small)  # warm-up: compile / load the kernels
+    reps = 1 if quick else 3
+    t_sample = []
+    smp = None
+    for _ in range(reps):
+        smp = None
+        with _Timer() as t:
+            smp = build_sample(cfg)
+        t_sample.append(t.wall)
+    pos, box = smp.positions, smp.box
+    two_kf, J_scale = smp.scale["two_kf"], smp.scale["J_scale"]
+    t_kernel = []
+    for _ in range(reps):
+        with _Timer() as t:
+            J = rkky_dense(pos, box, two_kf, J_scale, math.inf, math.inf)
+        del J
+        t_kernel.append(t.wall)
+    out["dense_N4000"] = {"N": smp.n_spins, "sample_s": statistics.median(t_sample),
+                          "kernel_s": statistics.median(t_kernel),
+                          "matrix_MB": smp.n_spins ** 2 * 8 / 1e6,
+                          "target_s": TARGETS["build_dense_N4000"][2]}
+    del smp
+    cfg = from_dict({"sample": dict(_RKKY_SPARSE)}).sample
+    build_sample(dataclasses.replace(cfg, L=8))
+    t_sparse = []
+    for _ in range(reps):
+        with _Timer() as t:
+            smp = build_sample(cfg)
+        t_sparse.append(t.wall)
+    out["sparse_N20000"] = {"N": smp.n_spins, "sample_s": statistics.median(t_sparse),
+                            "n_pairs": smp.n_pairs, "storage": smp.storage}
+    return out
+
+
+def _tiny_config(directory: Path) -> Path:
+    path = directory / "tiny.toml"
+    path.write_text(
+        "[sample]\nmodel = \"sk\"\nN = 16\nseed = 1\n"
+        "[anneal]\ntemperatures = [0.5, 1.0, 2.0]\nreplicas = 2\nthermalization = 10\n"
+        "sweeps = 100\nseed = 2\n"
+        f"[output]\npath = \"{directory / 'tiny.h5'}\"\n")
+    return path
+
+
+def _cli_run(config: Path, env: dict, timeout=600) -> float:
+    with _Timer() as t:
+        proc = subprocess.run([sys.executable, "-m", "rkky_mc.cli", "run", str(config),
+                               "--overwrite", "--quiet"], env=env, capture_output=True,
+                              text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"rkky-mc run failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return t.wall
+
+
+def bench_startup(quick: bool) -> dict:
+    """Wall time of a tiny ``rkky-mc run`` in a subprocess: cold numba cache (a fresh, empty
+    NUMBA_CACHE_DIR: every kernel compiles) and warm (this environment's cache)."""
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="rkky_bench_") as tmp:
+        tmp = Path(tmp)
+        cfg = _tiny_config(tmp)
+        env = dict(os.environ)
+        env.setdefault("NUMBA_NUM_THREADS", "1")
+        if quick:
+            out["cold_s"] = None
+            out["cold_note"] = "skipped (--quick)"
+        else:
+            cold = dict(env, NUMBA_CACHE_DIR=str(tmp / "numba_cold"))
+            out["cold_s"] = _cli_run(cfg, cold)
+        _cli_run(cfg, env)  # make sure this environment's cache holds everything
+        walls = [_cli_run(cfg, env) for _ in range(1 if quick else 3)]
+        out["warm_s"] = statistics.median(walls)
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import rkky_mc.cli"], env=env, check=True,
+                       capture_output=True)
+        out["import_s"] = time.perf_counter() - t0
+    out["target_warm_s"] = TARGETS["startup_warm"][2]
+    return out
+
+
+def bench_run_overhead(quick: bool) -> dict:
+    """A real run (start_run: measurements every 10 sweeps incl. the link overlap, HDF5
+    writes, checkpoint commits) against the same sweeps alone, N = 1000, 16 × 2 walkers.
+
+    Runs of two lengths separate the fixed cost of a run (creating the file, the final
+    commit) from the cost per sweep: ``overhead`` = Δrun / Δbare − 1 is the steady-state
+    overhead of a long run (what the target is about); ``overhead_short_run`` is that of the
+    longer of the two runs as it stands, fixed costs included."""
+    from . import provenance
+    from .couplings import build_sample
+    from .simulation import Simulation, start_run
+
+    out = {}
+    cases = [("ising", 1000)] + ([] if quick else [("heisenberg", 1000)])
+    for spin, N in cases:
+        if spin == "ising":
+            lengths = (20, 60) if quick else (40, 440)
+        else:
+            lengths = (10, 20) if quick else (10, 90)
+        with tempfile.TemporaryDirectory(prefix="rkky_bench_") as tmp:
+            path = Path(tmp) / "run.h5"
+            cfgs = {n: _config({"model": "sk", "N": N, "spin": spin, "seed": 1},
+                               {"sweeps": n, "measure_every": 10, "seed": 2},
+                               {"path": str(path)}) for n in lengths}
+            smp = build_sample(cfgs[lengths[0]].sample)
+            prov = provenance.collect(["rkky-mc", "bench"])
+            warm = Simulation(cfgs[lengths[0]], smp)
+            warm.sweep()
+            warm.measure()
+
+            def bare(n):
+                sim = Simulation(cfgs[n], smp)
+                with _Timer() as t:
+                    for _ in range(n):
+                        sim.sweep()
+                return t.wall
+
+            def real(n):
+                for p in Path(tmp).glob("run.h5*"):
+                    p.unlink()
+                with _Timer() as t:
+                    start_run(cfgs[n], smp, path, prov)
+                return t.wall
+
+            real(lengths[0])
+            times = {("bare", n): [] for n in lengths} | {("run", n): [] for n in lengths}
+            for _ in range(2 if quick else 3):  # interleaved: drifts hit both alike
+                for n in lengths:
+                    times[("bare", n)].append(bare(n))
+                    times[("run", n)].append(real(n))
+            med = {k: statistics.median(v) for k, v in times.items()}
+            n1, n2 = lengths
+            d_bare = med[("bare", n2)] - med[("bare", n1)]
+            d_run = med[("run", n2)] - med[("run", n1)]
+            fixed = med[("run", n1)] - med[("bare", n1)] * d_run / d_bare
+            out[spin] = {"N": N, "sweeps": list(lengths), "measure_every": 10,
+                         "bare_s": [med[("bare", n)] for n in lengths],
+                         "run_s": [med[("run", n)] for n in lengths],
+                         "overhead": d_run / d_bare - 1.0,
+                         "overhead_short_run": med[("run", n2)] / med[("bare", n2)] - 1.0,
+                         "fixed_s": fixed,
+                         "target": TARGETS["run_overhead"][2]}
+    return out
+
+
+def bench_python_overhead(quick: bool) -> dict:
+    """Per sweep and per measurement at small N (SK N = 64, 8 × 2 walkers): Simulation.sweep()
+    against its kernel calls alone."""
+    sim, _ = _simulation({"model": "sk", "N": 64, "seed": 1},
+                         {"temperatures": {"min": 0.3, "max": 2.0, "count": 8}, "seed": 2})
+    kern = _ising_kernel(sim)
+    n = 200 if quick else 2000
+    for _ in range(5):
+        sim.sweep()
+        kern()
+    sim.measure()
+    ws, _ = _median_timing(lambda: [sim.sweep() for _ in range(n)], 3)
+    wk, _ = _median_timing(lambda: [kern() for _ in range(n)], 3)
+    wm, _ = _median_timing(lambda: [sim.measure() for _ in range(n // 4)], 3)
+    return {"N": sim.N, "W": sim.W, "sweep_us": ws / n * 1e6, "kernels_us": wk / n * 1e6,
+            "overhead_us": (ws - wk) / n * 1e6, "measure_us": wm / (n // 4) * 1e6}
+
+
+_MEMORY_SCRIPT = r"""
+import resource, sys
+from rkky_mc.cli import main
+try:
+    main([ "run", sys.argv[1], "--overwrite", "--quiet"])
+except SystemExit as exc:
+    if exc.code not in (0, None):
+        raise
+hwm = None
+try:  # VmHWM: peak RSS of this process image (ru_maxrss also counts the parent's pages
+    # at fork/exec time, which would hide a small run inside a big parent)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            hwm = int(line.split()[1])
+except OSError:
+    pass
+print(hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def bench_memory(quick: bool) -> dict:
+    """Peak RSS of a real dense RKKY run (``rkky-mc run`` in a fresh subprocess: peak
+    resident set VmHWM, else ru_maxrss), N = 4000 (1000 with --quick), float64, minus that of
+    a tiny run (interpreter, numba, kernels), over the size of the coupling matrix
+    (N² × 8 bytes). Target ≤ 1.1 (+ O(walkers × N))."""
+    sample = dict(_RKKY_DENSE_4000) if not quick else {"model": "rkky", "L": 10,
+                                                       "concentration": 0.25, "seed": 1}
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="rkky_bench_") as tmp:
+        tmp = Path(tmp)
+        env = dict(os.environ)
+        env.setdefault("NUMBA_NUM_THREADS", "1")
+
+        def maxrss(text):
+            cfg = tmp / "mem.toml"
+            cfg.write_text(text)
+            proc = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, str(cfg)], env=env,
+                                  capture_output=True, text=True, timeout=600)
+            if proc.returncode != 0:
+                raise RuntimeError(f"memory run failed: {proc.stderr[-2000:]}")
+            return int(proc.stdout.strip().splitlines()[-1]) * 1024  # KiB -> bytes
+
+        def text(sample):
+            lines = ["[sample]"] + [f"{k} = {json.dumps(v)}" for k, v in sample.items()]
+            lines += ["[anneal]", "temperatures = {min = 0.3, max = 2.0, count = 16}",
+                      "replicas = 2", "thermalization = 0", "sweeps = 3", "measure_every = 1",
+                      "[output]", f"path = \"{tmp / 'mem.h5'}\""]
+            return "\n".join(lines) + "\n"
+
+        base = maxrss(text({"model": "sk", "N": 16, "seed": 1}))
+        peak = maxrss(text(sample))
+        from .config import from_dict
+
+        N = round(from_dict({"sample": sample}).sample.concentration * 4 * sample["L"] ** 3)
+        matrix = N * N * 8
+        out = {"N": N, "baseline_MB": base / 1e6, "peak_MB": peak / 1e6,
+               "matrix_MB": matrix / 1e6, "ratio": (peak - base) / matrix,
+               "target": TARGETS["memory"][2]}
+    return out
+
+
+_THREAD_SCRIPT = r"""
+import sys, time
+from rkky_mc.bench import _simulation
+sim, _ = _simulation({"model": "sk", "N": int(sys.argv[1]), "seed": 1}, {"seed": 2})
+for _ in range(5):
+    sim.sweep()
+t0 = time.perf_counter()
+for _ in range(int(sys.argv[2])):
+    sim.sweep()
+print(time.perf_counter() - t0)
+"""
+
+
+def bench_threads(quick: bool) -> dict:
+    """Ising SK N = 1000 (16 × 2 walkers): sweeps/s of one run with 1 and with 2 threads,
+    and the total of two independent single-thread runs at the same time (processes)."""
+    import numba
+
+    N, n = 1000, (5 if quick else 40)
+    sim, _ = _simulation({"model": "sk", "N": N, "seed": 1}, {"seed": 2})
+    out = {"N": N, "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+           else os.cpu_count()}
+    for nt in (1, 2):
+        if nt > numba.config.NUMBA_NUM_THREADS:
+            out[f"threads_{nt}_sweeps_per_s"] = None
+            continue
+        with _threads(nt):
+            for _ in range(3):
+                sim.sweep()
+            wall, _ = _median_timing(lambda: [sim.sweep() for _ in range(n)], 3)
+        out[f"threads_{nt}_sweeps_per_s"] = n / wall
+    env = dict(os.environ, NUMBA_NUM_THREADS="1")
+    procs = [subprocess.Popen([sys.executable, "-c", _THREAD_SCRIPT, str(N), str(n * 2)],
+                              env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    times = [float(p.communicate(timeout=600)[0].strip().splitlines()[-1]) for p in procs]
+    out["two_processes_total_sweeps_per_s"] = sum(2 * n / t for t in times)
+    one = out["threads_1_sweeps_per_s"]
+    if out.get("threads_2_sweeps_per_s"):
+        out["speedup_threads"] = out["threads_2_sweeps_per_s"] / one
+    out["speedup_processes"] = out["two_processes_total_sweeps_per_s"] / one
+    return out
+
+
+# ------------------------------------------------------------------------------- driver
+def run_all(quick: bool = False, progress=None) -> dict:
+    import numba
+
+    from . import __version__, provenance
+
+    def step(name):
+        if progress is not None:
+            progress(name)
+
+    t_start = time.perf_counter()
+    res = {"rkky_mc_version": __version__, "quick": bool(quick),
+           "machine": {"cpu": provenance.cpu_model(), "host": platform.node(),
+                       "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                       else os.cpu_count(),
+                       "numba": numba.__version__, "numpy": np.__version__,
+                       "python": platform.python_version(),
+                       "loadavg_start": list(os.getloadavg())}}
+    with _threads(1):
+        step("bandwidth")
+        res["bandwidth"] = bench_bandwidth(quick)
+        step("sweeps")
+        res["sweeps"] = bench_sweeps(quick, res["bandwidth"])
+        step("temperature ratio")
+        res["temperature_ratio"] = bench_temperature_ratio(quick)
+        step("python overhead")
+        res["python_overhead"] = bench_python_overhead(quick)
+        step("run overhead")
+        res["run_overhead"] = bench_run_overhead(quick)
+        step("coupling build")
+        res["build"] = bench_build(quick)
+    step("threads")
+    res["threads"] = bench_threads(quick)
+    step("start-up")
+    res["startup"] = bench_startup(quick)
+    step("memory")
+    res["memory"] = bench_memory(quick)
+    res["machine"]["loadavg_end"] = list(os.getloadavg())
+    res["elapsed_s"] = time.perf_counter() - t_start
+    res["targets"] = target_checks(res)
+    return res
+
+
+def target_checks(res: dict) -> list:
+    """Every target of issue 6 with the measured figure and whether it is met."""
+    rows = []
+
+    def add(name, value, op, target, unit):
+        ok = None if value is None else (value <= target if op == "<=" else value >= target)
+        rows.append({"name": name, "value": value, "op": op, "target": target, "unit": unit,
+                     "met": ok})
+
+    by_name = {r["name"]: r for r in res.get("sweeps", [])}
+    for name, (_, op, target) in TARGETS.items():
+        if name in by_name:
+            add(name, by_name[name]["ns"], op, target, "ns/update")
+    tr = res.get("temperature_ratio", {})
+    add("T=3 / T=0.5 Ising sweep cost (N=1000)", tr.get("ratio"), ">=", 3.0, "×")
+    ro = res.get("run_overhead", {}).get("ising", {})
+    add("run overhead (Ising N=1000, measure_every=10)", ro.get("overhead"), "<=", 0.10, "")
+    su = res.get("startup", {})
+    add("tiny run, warm cache", su.get("warm_s"), "<=", 1.0, "s")
+    bd = res.get("build", {}).get("dense_N4000", {})
+    add("dense RKKY build N=4000", bd.get("sample_s"), "<=", 0.5, "s")
+    mem = res.get("memory", {})
+    add(f"peak memory (N={mem.get('N')}) / coupling matrix", mem.get("ratio"), "<=", 1.1, "×")
+    return rows
+
+
+def format_table(res: dict) -> str:
+    lines = []
+    m = res["machine"]
+    lines.append(f"rkky-mc bench {'(quick) ' if res['quick'] else ''}— {m['cpu']}, "
+                 f"{m['cores']} cores, numba {m['numba']}; load average "
+                 f"{m['loadavg_start'][0]:.2f} → {m['loadavg_end'][0]:.2f} "
+                 "(other jobs on the machine inflate the times)")
+    lines.append("")
+    lines.append("row-streaming bandwidth (fields[w] += c·J[i], random rows, 16 walkers):")
+    for k, v in res["bandwidth"].items():
+        lines.append(f"  {k:<14} {v['GB_per_s']:7.1f} GB/s   (J {v['matrix_MB']:.0f} MB)")
+    lines.append("")
+    hdr = (f"{'sweep (1 core)':<40} {'ns/upd':>8} {'kernel':>8} {'target':>7} {'sweeps/s':>9} "
+           f"{'accept':>7} {'bound':>7} {'frac':>6}")
+    lines.append(hdr)
+    lines.append("-" * len(hdr))
+    for r in res["sweeps"]:
+        tgt = f"{r['target_ns']:.0f}" if r.get("target_ns") else ""
+        kern = f"{r['kernel_ns']:.1f}" if r.get("kernel_ns") is not None else ""
+        lines.append(f"{r['name']:<40} {r['ns']:8.1f} {kern:>8} {tgt:>7} {r['sweeps_per_s']:9.1f} "
+                     f"{r['acceptance']:7.3f} {r['bound_ns']:7.1f} {r['fraction_of_bound']:6.2f}")
+    lines.append("  ns/upd: Simulation.sweep() wall time / (sweeps × N × T × R); kernel: the bare "
+                 "kernel; bound: N × acceptance × bytes / bandwidth")
+    lines.append("")
+    tr = res["temperature_ratio"]
+    lines.append(f"Ising N=1000 all walkers at T=0.5: {tr['T0.5']['ns']:.1f} ns (acc "
+                 f"{tr['T0.5']['acceptance']:.3f}); at T=3: {tr['T3']['ns']:.1f} ns (acc "
+                 f"{tr['T3']['acceptance']:.3f}); ratio {tr['ratio']:.2f} (target ≥ 3)")
+    po = res["python_overhead"]
+    lines.append(f"small N (SK N={po['N']}, W={po['W']}): sweep {po['sweep_us']:.1f} µs, kernels "
+                 f"{po['kernels_us']:.1f} µs, overhead {po['overhead_us']:.1f} µs; measurement "
+                 f"{po['measure_us']:.1f} µs")
+    for spin, ro in res["run_overhead"].items():
+        lines.append(f"run overhead {spin} N={ro['N']} (measure_every=10): "
+                     f"{100 * ro['overhead']:.1f} % per sweep in steady state (target ≤ 10 %); "
+                     f"{ro['sweeps'][1]}-sweep run {ro['run_s'][1]:.2f} s vs bare "
+                     f"{ro['bare_s'][1]:.2f} s ({100 * ro['overhead_short_run']:.1f} %, with "
+                     f"{ro['fixed_s']:.3f} s of file creation and final commit)")
+    b = res["build"]
+    lines.append(f"dense RKKY build N={b['dense_N4000']['N']}: {b['dense_N4000']['sample_s']:.3f} s "
+                 f"(kernel {b['dense_N4000']['kernel_s']:.3f} s; target ≤ 0.5 s); sparse "
+                 f"N={b['sparse_N20000']['N']}: {b['sparse_N20000']['sample_s']:.3f} s")
+    su = res["startup"]
+    cold = "skipped" if su["cold_s"] is None else f"{su['cold_s']:.1f} s"
+    lines.append(f"tiny rkky-mc run: cold cache {cold}, warm {su['warm_s']:.2f} s (target ≤ 1 s; "
+                 f"python -c 'import rkky_mc.cli' alone {su['import_s']:.2f} s)")
+    me = res["memory"]
+    lines.append(f"peak memory N={me['N']} dense f64: {me['peak_MB']:.0f} MB − baseline "
+                 f"{me['baseline_MB']:.0f} MB = {me['ratio']:.2f} × the {me['matrix_MB']:.0f} MB "
+                 "coupling matrix (target ≤ 1.1)")
+    th = res["threads"]
+    t2 = th.get("threads_2_sweeps_per_s")
+    lines.append(f"two cores, Ising N={th['N']}: 1 thread {th['threads_1_sweeps_per_s']:.0f} sweeps/s, "
+                 + (f"2 threads {t2:.0f} ({th['speedup_threads']:.2f}×), " if t2 else "")
+                 + f"2 independent processes {th['two_processes_total_sweeps_per_s']:.0f} in total "
+                 f"({th['speedup_processes']:.2f}×)")
+    lines.append("")
+    lines.append("targets:")
+    for t in res["targets"]:
+        v = "n/a" if t["value"] is None else f"{t['value']:.3g}"
+        mark = {True: "met", False: "NOT met", None: "-"}[t["met"]]
+        lines.append(f"  {t['name']:<52} {v:>8} {t['op']} {t['target']:<6g} {mark}")
+    lines.append(f"(bench took {res['elapsed_s']:.0f} s)")
+    return "\n".join(lines)
+
+
+@click.command("bench")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+@click.option("--quick", is_flag=True,
+              help="Less work (seconds instead of minutes; no cold-cache start-up): for tests.")
+def bench_command(as_json, quick):
+    """Spin-update throughput, run overheads and memory on this machine (one core)."""
+    def progress(name):
+        if not as_json:
+            click.echo(f"… {name}", err=True)
+
+    res = run_all(quick=quick, progress=progress)
+    if as_json:
+        click.echo(json.dumps(res, indent=1, default=_json_default))
+    else:
+        click.echo(format_table(res))
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(type(obj).__name__)
