@@ -10,7 +10,11 @@ A sweep file is a run config (``[sample]``, ``[anneal]``, ``[output]``) plus
 
     [grid]                   # every value is a list; the tasks are the cartesian product
     "sample.L" = [4, 6]
-    "anneal.update" = ["metropolis", "heatbath"]
+    "sample.spin" = ["ising", "heisenberg"]
+
+    [[when]]                 # optional: settings for the tasks whose grid values match
+    "sample.spin" = "heisenberg"
+    set = { "anneal.overrelaxation" = 1, "anneal.temperatures" = [0.05, 0.1, 0.2] }
 
 Task paths (stable, see docs/sweeps.md): ``<out_dir>/<k1>=<v1>/<k2>=<v2>/…/s<i:04d>.h5`` with the
 [sample] grid keys first, then the [anneal] ones, each group in sorted order, ``k`` the key
@@ -193,12 +197,12 @@ def load_sweep(path=None, text: str | None = None) -> Sweep:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("sweep", str(path or "<text>"), f"not valid TOML ({exc})") from None
 
-    allowed_tables = ("sweep", "grid", *_SECTIONS)
+    allowed_tables = ("sweep", "grid", "when", *_SECTIONS)
     for name in data:
         if name not in allowed_tables:
             raise ConfigError(name, data[name], f"unknown table; allowed: {', '.join(allowed_tables)}")
     for name in allowed_tables:
-        if name in data and not isinstance(data[name], dict):
+        if name in data and name != "when" and not isinstance(data[name], dict):
             raise ConfigError(name, data[name], "must be a table")
 
     # [sweep]
@@ -265,6 +269,8 @@ def load_sweep(path=None, text: str | None = None) -> Sweep:
     if len(set(shorts)) != len(shorts):  # pragma: no cover - no such keys today
         raise ConfigError("grid", keys, "two grid keys share a name")
 
+    rules = _parse_when(data.get("when", []), keys, values)
+
     sweep = Sweep(name=name, seed=seed, samples=samples, out_dir=Path(out_dir), source=source,
                   keys=keys, values=values, points=[])
     combos = list(itertools.product(*(values[k] for k in keys)))
@@ -287,6 +293,9 @@ def load_sweep(path=None, text: str | None = None) -> Sweep:
             for k, v in raw.items():
                 section, kk = k.split(".")
                 cfg_data[section][kk] = copy.deepcopy(v)
+            for k, v in _when_settings(rules, params).items():
+                section, kk = k.split(".")
+                cfg_data[section][kk] = copy.deepcopy(v)
             cfg_data["sample"]["seed"] = s_seed
             cfg_data["anneal"]["seed"] = a_seed
             cfg_data["output"]["path"] = str(task_path)
@@ -298,6 +307,63 @@ def load_sweep(path=None, text: str | None = None) -> Sweep:
             sweep.tasks.append(Task(id=tid, point=p, sample=sample, params=params, path=task_path,
                                     config=cfg))
     return sweep
+
+
+def _parse_when(when, keys: list, values: dict) -> list:
+    """``[[when]]`` rules: grid key = value matches (all must hold) and a ``set`` table of
+    dotted config keys applied to the matching tasks. Returns [(index, match, set)]."""
+    if not isinstance(when, list):
+        raise ConfigError("when", when, "must be an array of tables: [[when]]")
+    rules = []
+    for i, rule in enumerate(when):
+        where = f"when[{i}]"
+        if not isinstance(rule, dict):
+            raise ConfigError(where, rule, "must be a table")
+        settings = rule.get("set")
+        if not isinstance(settings, dict) or not settings:
+            raise ConfigError(f"{where}.set", settings, "required: a table of dotted config keys to set, "
+                              'e.g. set = { "anneal.overrelaxation" = 1 }')
+        match = {}
+        for key, value in rule.items():
+            if key == "set":
+                continue
+            if key not in keys:
+                raise ConfigError(f"{where}.{key}", value, "match keys must be grid keys "
+                                  f"({', '.join(keys) or 'the grid is empty'}); the settings go in set")
+            c = canonical_value(key, value)
+            if canonical_json(c) not in {canonical_json(canonical_value(key, v)) for v in values[key]}:
+                raise ConfigError(f"{where}.{key}", value, f"is not one of the grid values {values[key]!r}")
+            match[key] = c
+        if not match:
+            raise ConfigError(where, rule, "needs at least one grid key = value to match")
+        for key, value in settings.items():
+            parts = key.split(".")
+            if len(parts) != 2 or parts[0] not in _SECTIONS:
+                raise ConfigError(f"{where}.set.{key}", value, "keys are quoted dotted config keys, "
+                                  'e.g. "anneal.sweeps"')
+            known = [f.name for f in dataclasses.fields(_SECTIONS[parts[0]])]
+            if parts[1] not in known:
+                raise ConfigError(f"{where}.set.{key}", value,
+                                  f"unknown key; allowed in {parts[0]}: {', '.join(known)}")
+            if key in keys:
+                raise ConfigError(f"{where}.set.{key}", value, "is a grid key")
+            if key in DERIVED_KEYS or key == "output.path":
+                raise ConfigError(f"{where}.set.{key}", value, "is derived per task by the sweep")
+        rules.append((i, match, settings))
+    return rules
+
+
+def _when_settings(rules: list, params: dict) -> dict:
+    out, origin = {}, {}
+    for i, match, settings in rules:
+        if all(params.get(k) == v for k, v in match.items()):
+            for key, value in settings.items():
+                if key in out and canonical_json(out[key]) != canonical_json(value):
+                    raise ConfigError(f"when[{i}].set.{key}", value,
+                                      f"when[{origin[key]}] sets it to {out[key]!r} for the same "
+                                      f"grid point ({point_label(params)})")
+                out[key], origin[key] = value, i
+    return out
 
 
 # ---- the state of a task's file -----------------------------------------------------------
@@ -395,6 +461,8 @@ def install_worker_signals() -> dict:
     """Between tasks a worker only notes SIGTERM/SIGINT/SIGUSR1 (the next task then does not
     start); during a task the run's StopFlag has them (checkpoint at the next sweep).
     Returns the previous handlers."""
+    global _SIGNALLED
+    _SIGNALLED = None
     return {sig: signal.signal(sig, _note_signal) for sig in _STOP_SIGNALS}
 
 
@@ -404,11 +472,48 @@ def restore_signals(previous: dict) -> None:
 
 
 def _pool_worker_init(threads: int, event, parent_pid: int) -> None:
-    # before numba is imported in this process: its thread pool is sized from the environment
-    os.environ["NUMBA_NUM_THREADS"] = str(threads)
+    # the parent spawned this worker with NUMBA_NUM_THREADS = threads in its environment;
+    # if numba was imported already (spawn imports the parent's main module), lower it here
+    apply_threads(threads)
     global _STOP_EVENT, _PARENT_PID
     _STOP_EVENT, _PARENT_PID = event, parent_pid
     install_worker_signals()
+    import threading
+
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True,
+                     name="rkky-mc-watch-parent").start()
+
+
+_BUSY = False  # a task is running in this process
+MIN_WALLTIME_TO_START = 10.0  # seconds: with less wall time left (--max-walltime), no task starts
+
+
+SIGNAL_GRACE = 2.0  # seconds an idle, signalled worker waits for the parent's stop event
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Exit an idle pool worker (its task, if any, has checkpointed and stopped) when
+
+    * its parent died (SIGKILL, OOM): it would wait for work forever;
+    * it got a stop signal but the parent did not stop the sweep within SIGNAL_GRACE seconds:
+      the signal was not a sweep-wide stop but the pool terminating its workers after another
+      worker died (or a kill of this worker alone), and the pool joins them.
+
+    After a sweep-wide stop (the parent's event is set) workers wait for the pool's orderly
+    shutdown: exiting on their own would make the pool report the running tasks as failed."""
+    signalled_at = None
+    while True:
+        time.sleep(0.25)
+        if _BUSY:
+            continue
+        if os.getppid() != parent_pid:
+            os._exit(EXIT_RESUMABLE)
+        if _SIGNALLED is not None and not (_STOP_EVENT is not None and _STOP_EVENT.is_set()):
+            signalled_at = signalled_at or time.monotonic()
+            if time.monotonic() - signalled_at > SIGNAL_GRACE:
+                os._exit(EXIT_RESUMABLE)
+        else:
+            signalled_at = None
 
 
 def _external_stop() -> str | None:
@@ -430,6 +535,10 @@ def _task_stop_class():
         def __init__(self, max_walltime=None):
             super().__init__(max_walltime)
             self._next_poll = 0.0
+
+        def _handler(self, signum, frame):
+            super()._handler(signum, frame)
+            _note_signal(signum, frame)  # the worker remembers it after this task
 
         def __call__(self) -> bool:
             if super().__call__():
@@ -462,17 +571,67 @@ def log_line(out_dir: Path, **fields) -> None:
         pass
 
 
-def task_spec(sweep: Sweep, task: Task, argv=None, deadline: float | None = None) -> dict:
+def task_spec(sweep: Sweep, task: Task, argv=None, deadline: float | None = None,
+              threads: int | None = None) -> dict:
     """A picklable description of one task for a worker (process, MPI rank)."""
     return {"id": task.id, "path": str(task.path), "config": task.config.to_toml(),
             "label": task.label, "out_dir": str(sweep.out_dir),
-            "argv": list(sys.argv if argv is None else argv), "deadline": deadline}
+            "argv": list(sys.argv if argv is None else argv), "deadline": deadline,
+            "threads": threads}
+
+
+_LOCAL_THREADS: int | None = None   # MPI worker ranks: threads for this node (set by run_mpi)
+
+
+def apply_threads(threads: int | None) -> None:
+    """numba threads for the runs of this process: through NUMBA_NUM_THREADS while numba is
+    not imported (it sizes its pool from it), else numba.set_num_threads (for the calling
+    thread, which runs the tasks). Never changes NUMBA_NUM_THREADS once numba is imported:
+    numba refuses a new value after its threads have started."""
+    if not threads:
+        return
+    if "numba" not in sys.modules:
+        os.environ["NUMBA_NUM_THREADS"] = str(threads)
+        return
+    import numba
+
+    numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+
+
+class _env_var:
+    """Set an environment variable for the duration of a ``with`` block (None: leave it)."""
+
+    def __init__(self, name: str, value: str | None):
+        self.name, self.value, self.old = name, value, None
+
+    def __enter__(self):
+        if self.value is not None:
+            self.old = os.environ.get(self.name)
+            os.environ[self.name] = self.value
+        return self
+
+    def __exit__(self, *exc):
+        if self.value is not None:
+            if self.old is None:
+                os.environ.pop(self.name, None)
+            else:
+                os.environ[self.name] = self.old
+        return False
 
 
 def run_spec(spec: dict) -> dict:
     """Run one task (start, resume, extend or skip it). Never raises; returns
     {"id", "code", "action", "message", "seconds", "sweeps"} with code 0 done, 75 stopped,
     2 bad input (lock held, unusable file, config mismatch), 1 failure."""
+    global _BUSY
+    _BUSY = True
+    try:
+        return _run_spec(spec)
+    finally:
+        _BUSY = False
+
+
+def _run_spec(spec: dict) -> dict:
     t0 = time.monotonic()
     out = {"id": spec["id"], "code": EXIT_FAILURE, "action": "failed", "message": "", "seconds": 0.0,
            "sweeps": 0}
@@ -501,6 +660,7 @@ def _run_task(spec: dict):
     from .hdf5 import FormatError
 
     path = Path(spec["path"])
+    apply_threads(spec.get("threads") or _LOCAL_THREADS)
     reason = _external_stop()
     if reason is not None:
         return EXIT_RESUMABLE, "not-started", f"not started ({reason})", 0
@@ -510,7 +670,9 @@ def _run_task(spec: dict):
     except OSError as exc:
         return EXIT_BAD_INPUT, "error", f"cannot create {path.parent} ({exc.strerror})", 0
     deadline = spec.get("deadline")
-    walltime = None if deadline is None else max(deadline - time.time(), 1e-3)
+    walltime = None if deadline is None else deadline - time.time()
+    if walltime is not None and walltime < MIN_WALLTIME_TO_START:
+        return EXIT_RESUMABLE, "not-started", "not started (wall time nearly used up)", 0
     TaskStop = _task_stop_class()
     try:
         with RunLock(path, locking_enabled(False)):
@@ -626,12 +788,16 @@ class _Reporter:
         self.bar = tqdm(total=total, initial=initial, unit="task", file=sys.stderr, disable=not show,
                         dynamic_ncols=True, desc=sweep.name)
         self.results = []
-        self.paths = {t.id: t.path for t in sweep.tasks}
+        self._said = set()
 
     def add(self, r: dict) -> None:
         self.results.append(r)
         if r["code"] == EXIT_OK:
             self.bar.update(1)
+        elif r.get("once"):
+            if r["message"] not in self._said:
+                self._said.add(r["message"])
+                self._say(f"rkky-mc sweep: {r['message']}")
         elif r["code"] != EXIT_RESUMABLE:
             self._say(f"rkky-mc sweep: task {r['id']} failed (exit {r['code']}): {r['message']}")
             if r.get("traceback") and not self.quiet:
@@ -657,6 +823,9 @@ def _summary(sweep: Sweep, results, n_todo: int, n_total: int, seconds: float, s
     tail = f"; {left} of {n_total} not done"
     if n_failed:
         tail += f" ({n_failed} failed)"
+    if not stop_reason:
+        stop_reason = next((r["message"].split(" after ")[0].removeprefix("stopped (").rstrip(")")
+                            for r in results if r.get("action") == "stopped"), None)
     if stop_reason:
         tail += f"; stopped ({stop_reason})"
     return head + tail + "; re-run the same command to continue"
@@ -677,7 +846,7 @@ def run_local(sweep: Sweep, todo: list, jobs: int, quiet: bool, n_done: int, wal
             previous = install_worker_signals()  # outside a task, a signal stops the sweep
             try:
                 for t in todo:
-                    r = run_spec(task_spec(sweep, t, deadline=deadline))
+                    r = run_spec(task_spec(sweep, t, deadline=deadline, threads=threads))
                     reporter.add(r)
                     if r["code"] == EXIT_RESUMABLE or _SIGNALLED:
                         stop_reason = _SIGNALLED or r["message"]
@@ -707,22 +876,37 @@ def _run_pool(sweep, todo, jobs, reporter, deadline, threads, StopFlag):
         threads = max(1, available_cores() // workers)
     event = ctx.Event()
     stop_reason = None
-    with StopFlag() as stop, cf.ProcessPoolExecutor(
+
+    class PoolStop(StopFlag):
+        def _handler(self, signum, frame):
+            super()._handler(signum, frame)
+            event.set()  # at once: idle workers that got the same signal wait for it
+
+    with PoolStop() as stop, cf.ProcessPoolExecutor(
             max_workers=workers, mp_context=ctx, initializer=_pool_worker_init,
             initargs=(threads, event, os.getpid())) as pool:
-        futures = {pool.submit(run_spec, task_spec(sweep, t, deadline=deadline)): t for t in todo}
+        # the workers are spawned at the first submit and inherit this environment: numba
+        # sizes its thread pool from it at import (the parent itself never starts numba threads)
+        with _env_var("NUMBA_NUM_THREADS", str(threads)):
+            futures = {pool.submit(run_spec, task_spec(sweep, t, deadline=deadline)): t for t in todo}
         pending = set(futures)
         stopping = False
         while pending:
-            done, pending = cf.wait(pending, timeout=0.25, return_when=cf.FIRST_COMPLETED)
+            done, pending = cf.wait(pending, timeout=0.1, return_when=cf.FIRST_COMPLETED)
             for f in done:
                 if f.cancelled():
                     continue
                 try:
                     reporter.add(f.result())
-                except Exception as exc:  # noqa: BLE001 - a worker died (BrokenProcessPool)
+                except cf.process.BrokenProcessPool:
                     reporter.add({"id": futures[f].id, "code": EXIT_FAILURE, "action": "failed",
-                                  "message": f"worker died: {type(exc).__name__}: {exc}"})
+                                  "once": True,
+                                  "message": "a worker process died (killed? out of memory?); the "
+                                             "tasks it and the pool had not completed are left as they "
+                                             "are (see sweep.log)"})
+                except Exception as exc:  # noqa: BLE001
+                    reporter.add({"id": futures[f].id, "code": EXIT_FAILURE, "action": "failed",
+                                  "message": f"{type(exc).__name__}: {exc}"})
             if not stopping and (stop.requested or
                                  (deadline is not None and time.time() > deadline)):
                 stopping = True
@@ -734,7 +918,7 @@ def _run_pool(sweep, todo, jobs, reporter, deadline, threads, StopFlag):
     return stop_reason
 
 
-def run_mpi(sweep: Sweep, todo_fn, quiet: bool, walltime=None) -> int:
+def run_mpi(sweep: Sweep, todo_fn, quiet: bool, walltime=None, threads: int | None = None) -> int:
     """Under ``mpiexec -n K``: rank 0 schedules, ranks 1..K-1 run tasks (MPICommExecutor;
     also works under ``python -m mpi4py.futures``). ``todo_fn() -> (todo, n_done)`` plans on
     rank 0 only (a ConfigError there is re-raised on rank 0; the other ranks return 2)."""
@@ -743,18 +927,32 @@ def run_mpi(sweep: Sweep, todo_fn, quiet: bool, walltime=None) -> int:
 
     comm = MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()
+    if _mpi_shared_pool():
+        # `python -m mpi4py.futures …`: only rank 0 runs this code; the others already serve
+        # the shared pool (no collectives here). Threads: NUMBA_NUM_THREADS from the environment.
+        previous = install_worker_signals()
+        try:
+            with MPICommExecutor(comm, root=0) as pool:
+                if threads is None and "NUMBA_NUM_THREADS" not in os.environ:
+                    threads = max(1, available_cores() // max(1, size - 1))  # as if on one node
+                return _mpi_root(sweep, pool, todo_fn(), quiet, walltime, size, StopFlag, threads)
+        finally:
+            restore_signals(previous)
     # numba threads: the cores of a node shared by the worker ranks on it (rank 0 only schedules)
     local = comm.Split_type(MPI.COMM_TYPE_SHARED)
     n_local_workers = local.Get_size() - local.allreduce(1 if rank == 0 else 0)
     local.Free()
-    if "NUMBA_NUM_THREADS" not in os.environ:
-        os.environ["NUMBA_NUM_THREADS"] = str(max(1, available_cores() // max(1, n_local_workers)))
+    global _LOCAL_THREADS
+    if threads is not None:
+        _LOCAL_THREADS = threads
+    elif "NUMBA_NUM_THREADS" not in os.environ:
+        _LOCAL_THREADS = max(1, available_cores() // max(1, n_local_workers))
     if size == 1:
         todo, n_done = todo_fn()
         if not quiet:
             print("rkky-mc sweep: --mpi with one MPI process: running the tasks in this process",
                   file=sys.stderr)
-        return run_local(sweep, todo, 1, quiet, n_done, walltime)
+        return run_local(sweep, todo, 1, quiet, n_done, walltime, threads)
     error, planned = None, None
     if rank == 0:
         try:
@@ -776,6 +974,14 @@ def run_mpi(sweep: Sweep, todo_fn, quiet: bool, walltime=None) -> int:
     return code if rank == 0 else EXIT_OK
 
 
+def _mpi_shared_pool() -> bool:
+    try:
+        from mpi4py.futures import _core
+    except ImportError:  # pragma: no cover
+        return False
+    return getattr(_core, "SharedPool", None) is not None
+
+
 def import_mpi():
     try:
         from mpi4py import MPI
@@ -785,7 +991,7 @@ def import_mpi():
     return MPI, MPICommExecutor
 
 
-def _mpi_root(sweep, pool, planned, quiet, walltime, size, StopFlag) -> int:
+def _mpi_root(sweep, pool, planned, quiet, walltime, size, StopFlag, threads=None) -> int:
     import concurrent.futures as cf
 
     t0 = time.monotonic()
@@ -795,13 +1001,19 @@ def _mpi_root(sweep, pool, planned, quiet, walltime, size, StopFlag) -> int:
     stop_reason = None
     try:
         with StopFlag() as stop:
-            pending = {pool.submit(run_spec, task_spec(sweep, t, deadline=deadline)) for t in todo}
+            pending = {pool.submit(run_spec, task_spec(sweep, t, deadline=deadline, threads=threads))
+                       for t in todo}
             stopping = False
             while pending:
                 done, pending = cf.wait(pending, timeout=0.25, return_when=cf.FIRST_COMPLETED)
                 for f in done:
-                    if not f.cancelled():
+                    if f.cancelled():
+                        continue
+                    try:
                         reporter.add(f.result())
+                    except Exception as exc:  # noqa: BLE001 - a rank failed
+                        reporter.add({"id": -1, "code": EXIT_FAILURE, "action": "failed",
+                                      "message": f"MPI worker failed: {type(exc).__name__}: {exc}"})
                 if not stopping and (stop.requested or _SIGNALLED or
                                      (deadline is not None and time.time() > deadline)):
                     stopping = True
@@ -820,16 +1032,21 @@ def _mpi_root(sweep, pool, planned, quiet, walltime, size, StopFlag) -> int:
     return code
 
 
-def run_tasks_inline(sweep: Sweep, tasks: list, quiet: bool, walltime=None) -> int:
+def run_tasks_inline(sweep: Sweep, tasks: list, quiet: bool, walltime=None, threads=None) -> int:
     """``--task I`` (one task, or one chunk of tasks, in this process): the exit code of the
     run (0 done, 75 stopped and resumable, 2 bad input, 1 failure)."""
-    from .cli import StopFlag  # noqa: F401 - (imported by the task runner)
-
     deadline = None if walltime is None else time.time() + walltime
-    install_worker_signals()
+    previous = install_worker_signals()
+    try:
+        return _run_inline(sweep, tasks, quiet, deadline, threads)
+    finally:
+        restore_signals(previous)
+
+
+def _run_inline(sweep, tasks, quiet, deadline, threads) -> int:
     code = EXIT_OK
     for t in tasks:
-        r = run_spec(task_spec(sweep, t, deadline=deadline))
+        r = run_spec(task_spec(sweep, t, deadline=deadline, threads=threads))
         if r["code"] != EXIT_OK or not quiet:
             what = {"skip": "already done", "finished": "done"}.get(r["action"], r["action"])
             msg = f" — {r['message']}" if r["message"] else ""
@@ -935,3 +1152,144 @@ def default_numba_cache() -> str:
     base = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rkky_mc", "numba")
     return str(Path(base).resolve())
+
+
+# ---- the command ---------------------------------------------------------------------------
+
+import click  # noqa: E402
+
+
+def _mpi_rank_from_env() -> int:
+    for var in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "MV2_COMM_WORLD_RANK"):
+        value = os.environ.get(var)
+        if value is not None and value.isdigit():
+            return int(value)
+    return 0
+
+
+@click.command("sweep")
+@click.argument("sweep_file", type=click.Path(dir_okay=False))
+@click.option("--jobs", "-j", default=None, type=int, metavar="K",
+              help="Run K tasks at a time in worker processes (default 1: in this process).")
+@click.option("--mpi", is_flag=True, help="Run under mpiexec -n K: rank 0 schedules, K-1 ranks work.")
+@click.option("--slurm", is_flag=True, help="Write an sbatch array script (does not submit it).")
+@click.option("--task", "task", default=None, type=int, metavar="I",
+              help="Run only task I (with --chunk C: tasks I·C … I·C+C-1) in this process.")
+@click.option("--chunk", default=1, type=int, metavar="C", show_default=True,
+              help="Tasks per --task index / SLURM array element.")
+@click.option("--dry-run", is_flag=True, help="List the tasks that would run (id, state, path).")
+@click.option("--status", is_flag=True, help="Count done / partial / missing tasks.")
+@click.option("--threads", default=None, type=int, metavar="T",
+              help="numba threads per run (default: cores // K with --jobs K; else all cores "
+                   "or NUMBA_NUM_THREADS).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar, no summary on success.")
+@click.option("--max-walltime", default=None, metavar="HH:MM:SS",
+              help="Stop every run (checkpoint, exit 75) before this much wall time has passed.")
+@click.option("--script", "script_path", default=None, type=click.Path(dir_okay=False),
+              help="--slurm: where to write the script (default <out_dir>/<name>.sbatch).")
+@click.option("--slurm-time", default="24:00:00", show_default=True, help="--slurm: #SBATCH --time.")
+@click.option("--slurm-signal", default=300, type=int, show_default=True, metavar="SECONDS",
+              help="--slurm: USR1 this long before the time limit (the run checkpoints, requeues).")
+@click.option("--slurm-cpus", default=1, type=int, show_default=True,
+              help="--slurm: cpus per array element (= numba threads).")
+@click.option("--slurm-max-running", default=None, type=int, metavar="N",
+              help="--slurm: at most N array elements at a time (--array=...%N).")
+@click.option("--slurm-option", "slurm_options", multiple=True, metavar="OPT",
+              help="--slurm: an extra #SBATCH line, e.g. --slurm-option=--partition=short.")
+def sweep_command(sweep_file, jobs, mpi, slurm, task, chunk, dry_run, status, threads, quiet,
+                  max_walltime, script_path, slurm_time, slurm_signal, slurm_cpus, slurm_max_running,
+                  slurm_options):
+    """Run the parameter sweep SWEEP_FILE: a base config, a [grid] of values and a number of
+    disorder samples -> one run file per task under runs/out/<name>/. Re-running continues it:
+    finished tasks are skipped, interrupted ones resumed, missing ones started.
+
+    Exit codes: 0 all done, 2 bad input, 75 stopped early (re-run to continue), 1 a task failed.
+    """
+    from .cli import fail_bad_input, parse_walltime
+
+    try:
+        code = _sweep_main(sweep_file, jobs, mpi, slurm, task, chunk, dry_run, status, threads, quiet,
+                           parse_walltime(max_walltime), script_path, slurm_time, slurm_signal,
+                           slurm_cpus, slurm_max_running, slurm_options)
+    except ConfigError as exc:
+        if mpi and _mpi_rank_from_env() != 0:
+            sys.exit(EXIT_BAD_INPUT)  # rank 0 says it
+        fail_bad_input(exc)
+    sys.exit(code)
+
+
+def _sweep_main(sweep_file, jobs, mpi, slurm, task, chunk, dry_run, status, threads, quiet, walltime,
+                script_path, slurm_time, slurm_signal, slurm_cpus, slurm_max_running, slurm_options) -> int:
+    modes = [name for name, on in (("--jobs", jobs is not None), ("--mpi", mpi), ("--slurm", slurm),
+                                   ("--task", task is not None)) if on]
+    if len(modes) > 1:
+        raise ConfigError(" ".join(modes), "", "choose one of --jobs, --mpi, --slurm, --task")
+    if dry_run and status:
+        raise ConfigError("--dry-run --status", "", "choose one")
+    if (dry_run or status) and (mpi or slurm):
+        raise ConfigError("--dry-run/--status", "", "not with --mpi or --slurm")
+    if jobs is not None and jobs < 1:
+        raise ConfigError("--jobs", jobs, "must be ≥ 1")
+    if threads is not None and threads < 1:
+        raise ConfigError("--threads", threads, "must be ≥ 1")
+    if chunk < 1:
+        raise ConfigError("--chunk", chunk, "must be ≥ 1")
+    if slurm_signal < 1 or slurm_cpus < 1 or (slurm_max_running is not None and slurm_max_running < 1):
+        raise ConfigError("--slurm-signal/--slurm-cpus/--slurm-max-running", "", "must be ≥ 1")
+
+    sweep = load_sweep(sweep_file)
+
+    tasks = sweep.tasks
+    if task is not None:
+        n = sweep.n_chunks(chunk)
+        if not 0 <= task < n:
+            what = "tasks" if chunk == 1 else f"chunks of {chunk} tasks"
+            raise ConfigError("--task", task, f"this sweep has {n} {what}: 0 … {n - 1}")
+        tasks = sweep.chunk(task, chunk)
+
+    if status:
+        click.echo(status_text(sweep, plan(sweep, tasks)))
+        return EXIT_OK
+    if dry_run:
+        click.echo(dry_run_text(sweep, plan(sweep, tasks)))
+        return EXIT_OK
+    if slurm:
+        path = Path(script_path) if script_path else sweep.out_dir / f"{sweep.name}.sbatch"
+        text = slurm_script(sweep, Path(sweep_file), chunk=chunk, time_limit=slurm_time,
+                            signal_seconds=slurm_signal, cpus_per_task=slurm_cpus,
+                            max_running=slurm_max_running, extra_options=slurm_options,
+                            numba_seed_cache=default_numba_cache())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        (sweep.out_dir / "slurm").mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        path.chmod(0o755)
+        n = sweep.n_chunks(chunk)
+        if n > 1000:
+            print(f"rkky-mc sweep: note: {n} array elements; many sites cap arrays at 1000 "
+                  "(MaxArraySize): use --chunk", file=sys.stderr)
+        click.echo(f"wrote {path}: {len(sweep.tasks)} task(s) in {n} array element(s); "
+                   f"submit with: sbatch {path}")
+        return EXIT_OK
+
+    def todo_fn():
+        states = plan(sweep, tasks)
+        check_plan(states)
+        todo = [t for t, s in states if s.kind != "done"]
+        n_done = len(states) - len(todo)
+        if not quiet:
+            counts = {k: sum(s.kind == k for _, s in states) for k in ("done", "partial", "missing")}
+            print(f"rkky-mc sweep: {sweep.name}: {len(states)} task(s): {counts['done']} done, "
+                  f"{counts['partial']} partial, {counts['missing']} missing", file=sys.stderr)
+        return todo, n_done
+
+    if task is not None:
+        check_plan(plan(sweep, tasks))
+        return run_tasks_inline(sweep, tasks, quiet, walltime, threads)
+    if mpi:
+        return run_mpi(sweep, todo_fn, quiet, walltime, threads)
+    todo, n_done = todo_fn()
+    if not todo:
+        if not quiet:
+            print(f"rkky-mc sweep: {sweep.name}: nothing to do, all {n_done} task(s) done", file=sys.stderr)
+        return EXIT_OK
+    return run_local(sweep, todo, jobs or 1, quiet, n_done, walltime, threads)
