@@ -26,8 +26,8 @@ Seeds: ``sample.seed`` = sha256("rkky_mc.sweep/1", "sample", sweep seed, the tas
 grid values, sample index); ``anneal.seed`` = the same over *all* grid values. So one disorder
 sample is shared by tasks that differ only in [anneal] grid keys (the same sample annealed with
 different schedules), the thermal streams never are, and neither depends on the other tasks, on
-the order of the grid, or on non-grid settings: adding grid values or samples changes no
-existing task's path or seeds.
+the order of the grid, or on non-grid settings (``[[when]]`` rules included): adding grid
+values or samples changes no existing task's path or seeds.
 
 Task ids: ``id = sample_index · n_points + point_index`` (points in the product order of the
 path keys, values in the order written). Ids — unlike paths and seeds — shift when the grid
