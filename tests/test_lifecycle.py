@@ -103,8 +103,8 @@ def test_sigkill_at_random_instants_then_resume(tmp_path, numba_env, run_rkky):
     assert_same_run(read_h5(out), reference)
 
 
-@pytest.mark.parametrize("point", ["commit:copied:3", "timeseries:partial:3", "commit:rows:3",
-                                   "commit:before-link:3", "commit:before-rename:3", "commit:copied:1"])
+@pytest.mark.parametrize("point", ["commit:copied:2", "timeseries:partial:2", "commit:rows:2",
+                                   "commit:before-link:2", "commit:before-rename:2", "commit:copied:1"])
 def test_fault_inside_commit(tmp_path, reference, numba_env, point):
     cfg, out = write_config(tmp_path, "fault", SAMPLE, ANNEAL, 0.01)
     proc = cli(["run", str(cfg), "--quiet"], dict(numba_env, RKKY_MC_FAULT=point))

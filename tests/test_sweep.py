@@ -344,11 +344,11 @@ def test_sigkill_midway_then_rerun_redoes_nothing(tmp_path, numba_env):
 
 
 def test_worker_killed_inside_a_commit_then_rerun(tmp_path, numba_env):
-    """Fault injection: every worker SIGKILLs itself inside its 3rd commit (pool breaks,
+    """Fault injection: every worker SIGKILLs itself inside its 2nd commit (pool breaks,
     exit 1); the re-run completes the sweep."""
-    path = write_sweep(tmp_path, name="fault", samples=2, sweeps=3000, interval=0.05)
+    path = write_sweep(tmp_path, name="fault", samples=2, sweeps=12000, interval=0.05)
     proc = rkky(["sweep", str(path), "--jobs", "2", "--quiet"], numba_env, tmp_path,
-                extra_env={"RKKY_MC_FAULT": "commit:rows:3"})
+                extra_env={"RKKY_MC_FAULT": "commit:rows:2"})
     assert proc.returncode == 1, proc.stderr
     assert "a worker process died" in proc.stderr
     proc = rkky(["sweep", str(path), "--jobs", "2", "--quiet"], numba_env, tmp_path)
