@@ -216,7 +216,7 @@ def _ising_kernel(sim):
     def run():
         for r, (s, f, b, g, fl) in enumerate(views):
             if sim.J is not None:
-                kising.ising_sweep_dense(sim.J, s, f, b, sites[r], g, False, fl)
+                kising.ising_sweep_dense(sim.J, s, f, b, sites[r], g, False, fl, sim._dense_batch)
             else:
                 kising.ising_sweep_csr(*sim.csr, s, f, b, sites[r], g, False, fl)
     return run
@@ -227,9 +227,11 @@ def _heisenberg_kernel(sim, what):
 
     args = (sim.sx, sim.sy, sim.sz, sim.hx, sim.hy, sim.hz)
     if what == "overrelaxation":
-        return lambda: kheis.heisenberg_overrelax_dense(sim.J, *args, sim._sites_seq)
+        return lambda: kheis.heisenberg_overrelax_dense(sim.J, *args, sim._sites_seq,
+                                                        sim._dense_batch)
     return lambda: kheis.heisenberg_sweep_dense(sim.J, *args, sim.beta_w, sim._sites_seq,
-                                                sim.rng_walkers, what == "heatbath", sim.flips)
+                                                sim.rng_walkers, what == "heatbath", sim.flips,
+                                                sim._dense_batch)
 
 
 def bench_sweeps(quick: bool, bandwidth: dict) -> list:

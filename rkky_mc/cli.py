@@ -159,10 +159,50 @@ def progress_bar(total: int, initial: int, quiet: bool):
                 dynamic_ncols=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """A group whose heavier commands (sweep, analyze, bench) are imported only when used:
+    ``rkky-mc run`` does not pay for importing the analysis and benchmark modules."""
+
+    lazy = {"sweep": ("rkky_mc.sweep", "sweep_command"),
+            "analyze": ("rkky_mc.analysis", "analyze_command"),
+            "bench": ("rkky_mc.bench", "bench_command")}
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx, name):
+        if name in self.lazy and name not in self.commands:
+            import importlib
+
+            module, attr = self.lazy[name]
+            self.add_command(getattr(importlib.import_module(module), attr), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="rkky-mc")
 def main():
     """rkky_mc: Monte Carlo for canonical (RKKY) spin glasses."""
+
+
+def _skip_numba_blas_probe() -> None:
+    """Let numba's BLAS probe fail fast in the CLI process.
+
+    The first kernel numba loads (even from its cache) imports numba.np.arraymath, which
+    imports scipy.linalg (~0.25 s, a third of a tiny run's wall time) only to learn whether
+    np.dot and np.linalg can be compiled. rkky_mc's kernels use none of them, so `rkky-mc
+    run/resume` hide scipy.linalg.cython_blas while that module is imported: the probe then
+    answers "no BLAS" at once. Library users (``import rkky_mc``) are unaffected."""
+    key = "scipy.linalg.cython_blas"
+    if "numba.np.arraymath" in sys.modules or key in sys.modules:
+        return
+    sys.modules[key] = None  # makes `import scipy.linalg.cython_blas` raise ImportError
+    try:
+        import numba.np.arraymath  # noqa: F401
+    except Exception:  # noqa: BLE001 - an optimisation only; numba loads it later anyway
+        pass
+    finally:
+        del sys.modules[key]
 
 
 _walltime_option = click.option("--max-walltime", default=None, metavar="HH:MM:SS",
@@ -182,6 +222,7 @@ _locking_option = click.option("--no-locking", is_flag=True,
 @_locking_option
 def run(config, overrides, output, overwrite, quiet, max_walltime, no_locking):
     """Run the simulation described by CONFIG (TOML) and write one HDF5 file."""
+    _skip_numba_blas_probe()
     from .config import load_config
     from .couplings import build_sample
 
@@ -237,6 +278,7 @@ def resume(file, extra_sweeps, quiet, max_walltime, no_locking):
 
     The result is bit-identical to an uninterrupted run with the same seeds.
     """
+    _skip_numba_blas_probe()
     from . import provenance
     from .checkpoint import CheckpointError
     from .hdf5 import FormatError
@@ -281,20 +323,8 @@ def info(file):
     click.echo(text)
 
 
-# ---- parameter sweeps (issue 5): the command lives in rkky_mc/sweep.py -------------------
-from .sweep import sweep_command  # noqa: E402
-
-main.add_command(sweep_command)
-
-# ---- offline analysis (issue 4): rkky_mc/analysis.py ------------------------------------
-from .analysis import analyze_command  # noqa: E402
-
-main.add_command(analyze_command)
-
-# ---- throughput benchmark (issue 6): rkky_mc/bench.py -----------------------------------
-from .bench import bench_command  # noqa: E402
-
-main.add_command(bench_command)
+# sweep (issue 5, rkky_mc/sweep.py), analyze (issue 4, rkky_mc/analysis.py) and bench
+# (issue 6, rkky_mc/bench.py) are registered lazily by _LazyGroup.
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -66,6 +66,9 @@ class Simulation:
         self.W = self.T * self.R
         self.N = sample.n_spins
         self.heisenberg = sample.spin == "heisenberg"
+        # dense couplings: moves applied to the fields one at a time or deferred (same bits;
+        # which is faster depends on N)
+        self._dense_batch = (kheis if self.heisenberg else kising).dense_batch_mode(self.N)
         self.heatbath = a.update == "heatbath"
         self.overrelaxation = a.overrelaxation
         self.dtype = np.float32 if a.precision == "float32" else np.float64
@@ -168,9 +171,11 @@ class Simulation:
             args = (self.sx, self.sy, self.sz, self.hx, self.hy, self.hz)
             if self.J is not None:
                 kheis.heisenberg_sweep_dense(self.J, *args, self.beta_w, self._sites_seq,
-                                             self.rng_walkers, self.heatbath, self.flips)
+                                             self.rng_walkers, self.heatbath, self.flips,
+                                             self._dense_batch)
                 for _ in range(self.overrelaxation):
-                    kheis.heisenberg_overrelax_dense(self.J, *args, self._sites_seq)
+                    kheis.heisenberg_overrelax_dense(self.J, *args, self._sites_seq,
+                                                     self._dense_batch)
             else:
                 kheis.heisenberg_sweep_csr(*self.csr, *args, self.beta_w, self._sites_seq,
                                            self.rng_walkers, self.heatbath, self.flips)
@@ -181,7 +186,8 @@ class Simulation:
             if self.heatbath:
                 if self.J is not None:
                     kising.ising_sweep_dense(self.J, self.spins, self.fields, self.beta_w,
-                                             self._sites_seq, self.rng_walkers, True, self.flips)
+                                             self._sites_seq, self.rng_walkers, True, self.flips,
+                                             self._dense_batch)
                 else:
                     kising.ising_sweep_csr(*self.csr, self.spins, self.fields, self.beta_w,
                                            self._sites_seq, self.rng_walkers, True, self.flips)
@@ -193,7 +199,8 @@ class Simulation:
                 for r, (spins, fields, beta_w, rng, flips) in enumerate(self._ladders):
                     random_sites(self.rng_sites, r, sites)
                     if self.J is not None:
-                        kising.ising_sweep_dense(self.J, spins, fields, beta_w, sites, rng, False, flips)
+                        kising.ising_sweep_dense(self.J, spins, fields, beta_w, sites, rng, False, flips,
+                                                 self._dense_batch)
                     else:
                         kising.ising_sweep_csr(*self.csr, spins, fields, beta_w, sites, rng, False, flips)
             kfields.ising_energies(self.spins, self.fields, self.H, self.energies)

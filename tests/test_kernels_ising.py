@@ -229,6 +229,36 @@ def test_exact_enumeration(sparse, heatbath):
                 assert abs(wrong - exact) > 2 * NSIGMA * err, f"beta={beta}: no power"
 
 
+# ---------------------------------------------------- deferred dense updates: same bits
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("heatbath", [False, True], ids=["metropolis", "heatbath"])
+@pytest.mark.parametrize("n", [7, 40, 133])
+def test_deferred_dense_updates_are_bitwise_one_at_a_time(dtype, heatbath, n):
+    """The deferred (batched) dense update gives exactly the spins, fields, acceptance
+    counts and random streams of the one-at-a-time update: batches that do not divide the
+    visiting order, repeated sites within a batch, a field, strong and weak couplings."""
+    J = random_couplings(n, seed=n, scale=1.5 / np.sqrt(n))
+    betas = np.geomspace(0.2, 5.0, 6)
+    runs = []
+    for batch in (0, 1):
+        sim = Ising(J, 0.25, betas, seed=3, dtype=dtype)
+        gen = np.random.default_rng(4)
+        for t in range(25):
+            sites = gen.integers(0, n, size=n + 5)  # with repeats, length ≠ multiple of 16
+            ising_sweep_dense(sim.J, sim.spins, sim.fields, sim.beta_w, sites, sim.rng,
+                              heatbath, sim.accepted, batch)
+        runs.append(sim)
+    one, deferred = runs
+    assert one.accepted.sum() > 0 and (one.accepted < 25 * (n + 5)).all()  # both kinds of move
+    for name in ("spins", "fields", "rng", "accepted"):
+        assert np.array_equal(getattr(one, name), getattr(deferred, name)), name
+
+
+def test_deferred_mode_choice():
+    from rkky_mc.kernels.ising import DEFERRED_MIN_N, dense_batch_mode
+    assert dense_batch_mode(DEFERRED_MIN_N - 1) == 0 and dense_batch_mode(DEFERRED_MIN_N) == 1
+
+
 # -------------------------------------------------------------------- zero couplings
 @pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
 @pytest.mark.parametrize("scheme", ["metropolis-random", "heatbath", "metropolis-fixed"])
@@ -280,7 +310,7 @@ out = {"n_blocks": np.array([n_blocks(W, L * W), n_blocks(W, PARALLEL_MIN_WORK -
 s = gen.choice([-1.0, 1.0], (W, N)); f = np.empty_like(s); local_fields_dense(J, s, 0.2, f)
 rng = seed_streams(1, W); acc = np.zeros(W, np.int64)
 for t in range(30):
-    ising_sweep_dense(J, s, f, beta, gen.integers(0, N, L), rng, t % 2 == 1, acc)
+    ising_sweep_dense(J, s, f, beta, gen.integers(0, N, L), rng, t % 2 == 1, acc, t % 3 == 0)
 out.update(ising_spins=s, ising_fields=f, ising_rng=rng, ising_acc=acc)
 # Heisenberg: Metropolis, heat bath, over-relaxation
 v = gen.normal(size=(3, W, N)); v /= np.linalg.norm(v, axis=0)
@@ -290,8 +320,8 @@ local_fields3_dense(J, sx, sy, sz, 0.2, hx, hy, hz)
 rng = seed_streams(2, W); acc = np.zeros(W, np.int64)
 sites = np.tile(np.arange(N), L // N + 1)
 for t in range(30):
-    heisenberg_sweep_dense(J, sx, sy, sz, hx, hy, hz, beta, sites, rng, t % 2 == 1, acc)
-    heisenberg_overrelax_dense(J, sx, sy, sz, hx, hy, hz, sites)
+    heisenberg_sweep_dense(J, sx, sy, sz, hx, hy, hz, beta, sites, rng, t % 2 == 1, acc, t % 3 == 0)
+    heisenberg_overrelax_dense(J, sx, sy, sz, hx, hy, hz, sites, t % 3 == 0)
 out.update(sx=sx, sy=sy, sz=sz, hx=hx, hy=hy, hz=hz, heis_rng=rng, heis_acc=acc)
 np.savez(sys.argv[1], **out)
 """

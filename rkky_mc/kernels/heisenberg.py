@@ -193,6 +193,168 @@ def _overrelax_dense_block(J, sx, sy, sz, hx, hy, hz, sites, w0, w1):
                 hz[w, j] += dz * c
 
 
+# ------------------------------------------------------- dense, deferred field updates
+# As in ising.py: the sites are taken in batches of FLIP_BATCH; each walker makes its moves of
+# the batch site after site, bringing the visited site's field up to date from its pending
+# moves (h_i += ΔS_a J[r_a, i], in order, with J[r_a, i] from the couplings among the batch's
+# sites gathered once per batch), then adds its moves to its three field rows four per pass.
+# The walkers' field rows (3 × N per walker) are read and written once per four moves instead
+# of once per move. Each element receives exactly the additions of the one-at-a-time update in
+# the same order: the same bits (tests/test_kernels_heisenberg.py).
+FLIP_BATCH = 16
+# Deferred updates from this many spins on (measured on this project's 2-core EPYC VM, 32
+# walkers, float64: equal at N = 128, 1.7–2x faster at N = 1000 for all three moves)
+DEFERRED_MIN_N = 128
+
+_METROPOLIS = 0
+_HEATBATH = 1
+_OVERRELAX = 2
+
+
+def dense_batch_mode(N: int) -> int:
+    """The ``batch`` argument of the dense Heisenberg sweeps for N spins."""
+    return 1 if N >= DEFERRED_MIN_N else 0
+
+
+@njit(**_KW)
+def _apply_moves(J, hx, hy, hz, w, rows, ds, nf):
+    """h[w, j] += ds[a, c] J[rows[a], j] for each component c and a = 0 … nf−1 in order."""
+    u1 = np.uint64(hx.shape[1])
+    a = 0
+    while nf - a >= 4:
+        r0 = rows[a]
+        r1 = rows[a + 1]
+        r2 = rows[a + 2]
+        r3 = rows[a + 3]
+        x0, y0, z0 = ds[a, 0], ds[a, 1], ds[a, 2]
+        x1, y1, z1 = ds[a + 1, 0], ds[a + 1, 1], ds[a + 1, 2]
+        x2, y2, z2 = ds[a + 2, 0], ds[a + 2, 1], ds[a + 2, 2]
+        x3, y3, z3 = ds[a + 3, 0], ds[a + 3, 1], ds[a + 3, 2]
+        for j in range(np.uint64(0), u1):
+            c0 = J[r0, j]
+            c1 = J[r1, j]
+            c2 = J[r2, j]
+            c3 = J[r3, j]
+            hx[w, j] = (((hx[w, j] + x0 * c0) + x1 * c1) + x2 * c2) + x3 * c3
+            hy[w, j] = (((hy[w, j] + y0 * c0) + y1 * c1) + y2 * c2) + y3 * c3
+            hz[w, j] = (((hz[w, j] + z0 * c0) + z1 * c1) + z2 * c2) + z3 * c3
+        a += 4
+    left = nf - a
+    if left == 3:
+        r0 = rows[a]
+        r1 = rows[a + 1]
+        r2 = rows[a + 2]
+        x0, y0, z0 = ds[a, 0], ds[a, 1], ds[a, 2]
+        x1, y1, z1 = ds[a + 1, 0], ds[a + 1, 1], ds[a + 1, 2]
+        x2, y2, z2 = ds[a + 2, 0], ds[a + 2, 1], ds[a + 2, 2]
+        for j in range(np.uint64(0), u1):
+            c0 = J[r0, j]
+            c1 = J[r1, j]
+            c2 = J[r2, j]
+            hx[w, j] = ((hx[w, j] + x0 * c0) + x1 * c1) + x2 * c2
+            hy[w, j] = ((hy[w, j] + y0 * c0) + y1 * c1) + y2 * c2
+            hz[w, j] = ((hz[w, j] + z0 * c0) + z1 * c1) + z2 * c2
+    elif left == 2:
+        r0 = rows[a]
+        r1 = rows[a + 1]
+        x0, y0, z0 = ds[a, 0], ds[a, 1], ds[a, 2]
+        x1, y1, z1 = ds[a + 1, 0], ds[a + 1, 1], ds[a + 1, 2]
+        for j in range(np.uint64(0), u1):
+            c0 = J[r0, j]
+            c1 = J[r1, j]
+            hx[w, j] = (hx[w, j] + x0 * c0) + x1 * c1
+            hy[w, j] = (hy[w, j] + y0 * c0) + y1 * c1
+            hz[w, j] = (hz[w, j] + z0 * c0) + z1 * c1
+    elif left == 1:
+        r0 = rows[a]
+        x0, y0, z0 = ds[a, 0], ds[a, 1], ds[a, 2]
+        for j in range(np.uint64(0), u1):
+            c0 = J[r0, j]
+            hx[w, j] = hx[w, j] + x0 * c0
+            hy[w, j] = hy[w, j] + y0 * c0
+            hz[w, j] = hz[w, j] + z0 * c0
+
+
+@njit(**_KW)
+def _gather_batch(J, sites, b0, b1, Jb):
+    """Jb[x, y] = J[sites[b0 + x], sites[b0 + y]] (couplings among the batch's sites)."""
+    for x in range(b1 - b0):
+        r = sites[b0 + x]
+        for y in range(b1 - b0):
+            Jb[x, y] = J[r, sites[b0 + y]]
+
+
+@njit(**_KW)
+def _dense_deferred(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted, w0, w1, mode):
+    n = sites.shape[0]
+    rows = np.empty(FLIP_BATCH, dtype=np.int64)           # site of each pending move
+    pos = np.empty(FLIP_BATCH, dtype=np.int64)            # its index in the batch
+    ds = np.empty((FLIP_BATCH, 3), dtype=sx.dtype)        # ΔS of the stored values
+    Jb = np.empty((FLIP_BATCH, FLIP_BATCH), dtype=J.dtype)
+    for b0 in range(0, n, FLIP_BATCH):
+        b1 = min(b0 + FLIP_BATCH, n)
+        _gather_batch(J, sites, b0, b1, Jb)
+        for w in range(w0, w1):
+            beta = beta_w[w] if mode != _OVERRELAX else 0.0  # (no β for over-relaxation)
+            m = 0
+            for ii in range(b0, b1):
+                i = sites[ii]
+                fx = hx[w, i]
+                fy = hy[w, i]
+                fz = hz[w, i]
+                for a in range(m):  # pending moves of this batch, in order
+                    c = Jb[pos[a], ii - b0]
+                    fx = fx + ds[a, 0] * c
+                    fy = fy + ds[a, 1] * c
+                    fz = fz + ds[a, 2] * c
+                x0 = sx[w, i]
+                y0 = sy[w, i]
+                z0 = sz[w, i]
+                if mode == _METROPOLIS:
+                    u1 = uniform(rng, w)
+                    u2 = uniform(rng, w)
+                    xn, yn, zn = uniform_direction(u1, u2)
+                    de = -((xn - x0) * fx + (yn - y0) * fy + (zn - z0) * fz)
+                    if de > 0.0:
+                        if not accept_exp(rng, w, beta * de):
+                            continue
+                    sx[w, i] = xn
+                    sy[w, i] = yn
+                    sz[w, i] = zn
+                elif mode == _HEATBATH:
+                    u1 = uniform(rng, w)
+                    u2 = uniform(rng, w)
+                    xn, yn, zn = heatbath_direction(fx, fy, fz, beta, u1, u2)
+                    sx[w, i] = xn
+                    sy[w, i] = yn
+                    sz[w, i] = zn
+                else:
+                    gx = np.float64(fx)
+                    gy = np.float64(fy)
+                    gz = np.float64(fz)
+                    h2 = gx * gx + gy * gy + gz * gz
+                    if not h2 > 0.0:
+                        continue
+                    f = 2.0 * (x0 * gx + y0 * gy + z0 * gz) / h2
+                    xn = f * gx - x0
+                    yn = f * gy - y0
+                    zn = f * gz - z0
+                    g = 1.5 - 0.5 * (xn * xn + yn * yn + zn * zn)  # ≈ 1/|S'|
+                    sx[w, i] = xn * g
+                    sy[w, i] = yn * g
+                    sz[w, i] = zn * g
+                rows[m] = i
+                pos[m] = ii - b0
+                ds[m, 0] = sx[w, i] - x0
+                ds[m, 1] = sy[w, i] - y0
+                ds[m, 2] = sz[w, i] - z0
+                m += 1
+            if m > 0:
+                _apply_moves(J, hx, hy, hz, w, rows, ds, m)
+                if mode != _OVERRELAX:
+                    accepted[w] += m
+
+
 # -------------------------------------------------------------------- CSR walker blocks
 @njit(**_KW)
 def _metropolis_csr_block(indptr, indices, data, sx, sy, sz, hx, hy, hz, beta_w, sites, rng,
@@ -295,12 +457,18 @@ def _overrelax_csr_block(indptr, indices, data, sx, sy, sz, hx, hy, hz, sites, w
 # Walkers split into n_blocks contiguous blocks, one prange iteration each; a call with
 # little work (len(sites)·W < fields.PARALLEL_MIN_WORK) runs serially in the calling thread.
 @njit(parallel=True, **_KW)
-def heisenberg_sweep_dense(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, heatbath, accepted):
-    """One Metropolis or heat-bath pass over ``sites`` for every walker, dense couplings."""
+def heisenberg_sweep_dense(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, heatbath, accepted,
+                           batch=0):
+    """One Metropolis or heat-bath pass over ``sites`` for every walker, dense couplings.
+    ``batch``: 0 one move at a time, 1 deferred field updates (same bits; faster for large N,
+    ``dense_batch_mode(N)``)."""
     W = sx.shape[0]
     nb = n_blocks(W, sites.shape[0] * W)
+    mode = _HEATBATH if heatbath else _METROPOLIS
     if nb <= 1:
-        if heatbath:
+        if batch:
+            _dense_deferred(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted, 0, W, mode)
+        elif heatbath:
             _heatbath_dense_block(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted,
                                   0, W)
         else:
@@ -310,7 +478,10 @@ def heisenberg_sweep_dense(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, heatba
         for b in prange(nb):
             w0 = (b * W) // nb
             w1 = ((b + 1) * W) // nb
-            if heatbath:
+            if batch:
+                _dense_deferred(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted,
+                                w0, w1, mode)
+            elif heatbath:
                 _heatbath_dense_block(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng,
                                       accepted, w0, w1)
             else:
@@ -344,16 +515,30 @@ def heisenberg_sweep_csr(indptr, indices, data, sx, sy, sz, hx, hy, hz, beta_w, 
 
 
 @njit(parallel=True, **_KW)
-def heisenberg_overrelax_dense(J, sx, sy, sz, hx, hy, hz, sites):
-    """One over-relaxation pass over ``sites`` for every walker, dense couplings."""
+def heisenberg_overrelax_dense(J, sx, sy, sz, hx, hy, hz, sites, batch=0):
+    """One over-relaxation pass over ``sites`` for every walker, dense couplings
+    (``batch`` as in heisenberg_sweep_dense)."""
     W = sx.shape[0]
     nb = n_blocks(W, sites.shape[0] * W)
+    # placeholders: over-relaxation draws no random numbers and counts nothing
+    beta_w = np.zeros(0)
+    rng = np.zeros((0, 4), dtype=np.uint64)
+    accepted = np.zeros(0, dtype=np.int64)
     if nb <= 1:
-        _overrelax_dense_block(J, sx, sy, sz, hx, hy, hz, sites, 0, W)
+        if batch:
+            _dense_deferred(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted, 0, W,
+                            _OVERRELAX)
+        else:
+            _overrelax_dense_block(J, sx, sy, sz, hx, hy, hz, sites, 0, W)
     else:
         for b in prange(nb):
-            _overrelax_dense_block(J, sx, sy, sz, hx, hy, hz, sites,
-                                   (b * W) // nb, ((b + 1) * W) // nb)
+            w0 = (b * W) // nb
+            w1 = ((b + 1) * W) // nb
+            if batch:
+                _dense_deferred(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted,
+                                w0, w1, _OVERRELAX)
+            else:
+                _overrelax_dense_block(J, sx, sy, sz, hx, hy, hz, sites, w0, w1)
 
 
 @njit(parallel=True, **_KW)

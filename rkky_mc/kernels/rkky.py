@@ -96,35 +96,87 @@ def min_image_distance(pos, i, j, box):
 
 
 @njit(cache=True)
-def _dense_upper_row(J, pos, box, i, two_kf, J_scale, cutoff, damping, coincident):
-    """Pairs (i, j > i): computed once, stored at [i, j] and [j, i]."""
+def _distance_table(box, two_kf, J_scale, cutoff, damping):
+    """J at every squared distance s = k/4 (k = 0, 1, …) that sites of the fcc or simple
+    cubic lattice can have in ``box``: positions on the half-integer grid make every
+    minimum-image component a multiple of 1/2 and s a multiple of 1/4, all exact in
+    float64. J(k) = rkky_coupling(sqrt(k/4)) is then bitwise what the pair loop computes.
+    Entry 0 (coincident sites) is unused."""
+    smax = 0.0
+    for a in range(3):
+        h = 0.5 * box[a] + 0.5
+        smax += h * h
+    K = int(4.0 * smax) + 2
+    table = np.empty(K, dtype=np.float64)
+    table[0] = math.inf
+    for k in range(1, K):
+        table[k] = rkky_coupling(math.sqrt(k * 0.25), two_kf, J_scale, cutoff, damping)
+    return table
+
+
+@njit(cache=True)
+def _dense_upper_row(J, pos, box, i, two_kf, J_scale, cutoff, damping, table, coincident):
+    """Pairs (i, j > i) into J[i, j] (contiguous writes; the lower triangle is mirrored
+    afterwards). Lattice distances (s = k/4 exactly) are looked up in ``table``, any other
+    distance (continuum positions) is computed: the same bits either way."""
+    K = table.shape[0]
     for j in range(i + 1, pos.shape[0]):
-        r = min_image_distance(pos, i, j, box)
-        if r == 0.0:
+        s = 0.0
+        for a in range(3):
+            d = pos[i, a] - pos[j, a]
+            d -= box[a] * np.rint(d / box[a])
+            s += d * d
+        if s == 0.0:
             coincident[i] = True
             continue
-        v = rkky_coupling(r, two_kf, J_scale, cutoff, damping)
-        J[i, j] = v
-        J[j, i] = v
+        q = 4.0 * s
+        k = int(q)
+        if k == q and k < K:
+            J[i, j] = table[k]
+        else:
+            J[i, j] = rkky_coupling(math.sqrt(s), two_kf, J_scale, cutoff, damping)
+
+
+_MIRROR_TILE = 64
+
+
+@njit(cache=True, parallel=True)
+def _mirror_upper(J):
+    """J[j, i] = J[i, j] for j > i, in square tiles (cache-friendly transposed copy)."""
+    n = J.shape[0]
+    nt = (n + _MIRROR_TILE - 1) // _MIRROR_TILE
+    for tj in prange(nt):  # tile row of the lower triangle
+        j0 = tj * _MIRROR_TILE
+        j1 = min(j0 + _MIRROR_TILE, n)
+        for ti in range(tj + 1):
+            i0 = ti * _MIRROR_TILE
+            i1 = min(i0 + _MIRROR_TILE, n)
+            for j in range(j0, j1):
+                for i in range(i0, min(i1, j)):
+                    J[j, i] = J[i, j]
 
 
 @njit(cache=True, parallel=True)
 def rkky_dense(pos, box, two_kf, J_scale, cutoff, damping):
     """Dense (N, N) float64 RKKY matrix, zero diagonal, exactly symmetric.
 
-    Each pair i < j is computed once and written to [i, j] and [j, i] by the thread owning
-    row i (race-free: no other iteration touches that pair).  Rows are handed out in pairs
-    (k, N−1−k) so that every parallel iteration holds the same number of pairs.
+    Each pair i < j is computed once into the upper triangle (rows handed out in pairs
+    (k, N−1−k) so that every parallel iteration holds the same number of pairs), then copied
+    to the lower one. Lattice distances come from a table of J over the possible squared
+    distances (bitwise the same values, no trigonometry per pair).
     Raises ValueError if two positions coincide (minimum image): J would be infinite."""
     n = pos.shape[0]
     J = np.zeros((n, n), dtype=np.float64)
     coincident = np.zeros(n, dtype=np.bool_)
+    table = _distance_table(box, two_kf, J_scale, cutoff, damping)
     for k in prange((n + 1) // 2):
-        _dense_upper_row(J, pos, box, k, two_kf, J_scale, cutoff, damping, coincident)
+        _dense_upper_row(J, pos, box, k, two_kf, J_scale, cutoff, damping, table, coincident)
         if n - 1 - k != k:  # the middle row of an odd N is done once
-            _dense_upper_row(J, pos, box, n - 1 - k, two_kf, J_scale, cutoff, damping, coincident)
+            _dense_upper_row(J, pos, box, n - 1 - k, two_kf, J_scale, cutoff, damping, table,
+                             coincident)
     if coincident.any():
         raise ValueError("two spins at zero (minimum-image) distance: RKKY coupling undefined")
+    _mirror_upper(J)
     return J
 
 
