@@ -30,24 +30,25 @@ Quantities (per group and temperature; ``units`` column of the table):
                       side (NaN where χ(0) < χ(k_min), i.e. at high T where ξ_L ≈ 0)
     xi_over_L         ξ_L / L
     link_overlap      [⟨q_l⟩] as stored: J²-weighted, Σ J_ij² τ_ij / Σ J_ij²
+    link_overlap_bonds [⟨q_b⟩], the unweighted bond overlap (1/N_b) Σ_{bonds i<j} τ_ij^a τ_ij^b
+                      (groups whose files store it: CSR couplings — EA, RKKY with a cutoff)
     swap_acceptance   per neighbour pair (T = the lower temperature of the pair), whole run
     round_trips       per ladder, whole run (T = NaN)
 
 Exact equilibrium identities (Gaussian couplings, Ising, disorder average; PHYSICS.md):
+rows identity_lhs (= [⟨e_J⟩], e_J = e + h[⟨m⟩] the coupling energy), identity_rhs and
+identity_diff (lhs − rhs, jackknifed jointly), per temperature and per log window.
 
-    SK: e_J = −(β/2)(1 − [⟨q²⟩]) at every N, e_J = e + h[⟨m⟩] the coupling energy.
-        Rows identity_lhs (= [⟨e_J⟩]), identity_rhs, identity_diff (lhs − rhs, jackknifed
-        jointly).  Needs only the overlap, so it is checked exactly.
-    EA Gaussian: e_J = −(β/N) Σ_bonds σ²(1 − [⟨s_i s_j⟩²]) = −(z/2T)(1 − Q), with Q the
-        *unweighted* bond average of [⟨s_i s_j⟩²].  The stored link overlap is J²-weighted,
-        Σ J_b² ⟨s_is_j⟩² / Σ J_b², and its disorder average is NOT Q, not even in
-        expectation: strong bonds are more correlated (at high T ⟨s_is_j⟩ ≈ βJ_b, so Q ≈ β²
-        while the J²-weighted one ≈ β² E[J⁴]/E[J²] = 3β²).  No exact identity connects the
-        energy to the stored quantity, so the check cannot be made from these files; we
-        report ``ql_implied`` = 1 + T e_J/(z/2) (the unweighted link overlap the identity
-        predicts, z/2 = Σ_bonds σ²/N = 3) next to the stored J²-weighted ``link_overlap``,
-        with no pass/fail.  Making the check possible needs the simulator to also store the
-        unweighted link overlap for EA Gaussian runs.
+    SK: e_J = −(β/2)(1 − [⟨q²⟩]) at every N.  Needs only the overlap.
+    EA Gaussian: e_J = −(β/N) Σ_bonds σ²(1 − [⟨s_i s_j⟩²]) = −(z/2)β(1 − [⟨q_b⟩]), z/2 =
+        Σ_bonds σ²/N = 3 (also for L = 2, where the ±x bonds merge into one of variance 2),
+        with q_b the *unweighted* bond overlap (⟨τ^a τ^b⟩ = ⟨s_i s_j⟩² for independent
+        replicas), stored as ``link_overlap_bonds`` for CSR-stored couplings.  The stored
+        J²-weighted link overlap would not do: strong bonds are more correlated (at high T
+        ⟨s_is_j⟩ ≈ βJ_b, so [q_b] ≈ β² while the weighted one ≈ β² E[J⁴]/E[J²] = 3β²).
+        Files without the bond overlap (written before it was stored, dense storage, or
+        anneal.link_overlap = false) get no identity rows but ``ql_implied`` = 1 + T e_J/(z/2),
+        the [⟨q_b⟩] the identity predicts, without pass/fail.
 
 Equilibration: the same averages over logarithmic windows of sweeps [2^k, 2^(k+1)) of the
 whole run (thermalization included); the last two windows are compared (difference
@@ -156,12 +157,16 @@ class Sample:
     energy_unit: str
 
 
-SERIES_NAMES = ("e", "e2", "mabs", "m", "q2", "q4", "qk2", "ql")
+SERIES_NAMES = ("e", "e2", "mabs", "m", "q2", "q4", "qk2", "ql", "qb")
+
+# EA: Σ_bonds σ²/N = z/2 = 3 (simple cubic, σ = 1; L = 2: 3N/2 merged bonds of variance 2)
+EA_HALF_Z = 3.0
 
 
 def measurement_series(run) -> dict:
     """Per-measurement (M, T) series of one run: e, e², |m|, m (Ising m, Heisenberg m_z)
-    averaged over ladders; q², q⁴, overlap_k2, link overlap averaged over ladder pairs."""
+    averaged over ladders; q², q⁴, overlap_k2, link overlap (ql) and bond overlap (qb; NaN
+    if the file does not have it) averaged over ladder pairs."""
     ts = run.timeseries
     heis = run.spin == "heisenberg"
     e = np.asarray(ts["energy"], dtype=np.float64)
@@ -178,13 +183,16 @@ def measurement_series(run) -> dict:
     P = q.shape[2] if q.ndim >= 3 else 0
     if P == 0:
         nan = np.full((M, T), np.nan)
-        out.update(q2=nan, q4=nan, qk2=nan, ql=nan)
+        out.update(q2=nan, q4=nan, qk2=nan, ql=nan, qb=nan)
         return out
     q2 = np.sum(q * q, axis=(-2, -1)) if heis else q * q      # (M, T, P)
     out["q2"] = q2.mean(axis=2)
     out["q4"] = (q2 * q2).mean(axis=2)
     out["qk2"] = np.asarray(ts["overlap_k2"], dtype=np.float64).mean(axis=2)
     out["ql"] = np.asarray(ts["link_overlap"], dtype=np.float64).mean(axis=2)
+    qb = ts.get("link_overlap_bonds")
+    out["qb"] = (np.full((M, T), np.nan) if qb is None
+                 else np.asarray(qb, dtype=np.float64).mean(axis=2))
     return out
 
 
@@ -428,6 +436,7 @@ def _units(group) -> dict:
         "energy": f"{eu} per spin", "specific_heat": "k_B per spin", "abs_magnetization": "dimensionless",
         "q2": "dimensionless", "q4": "dimensionless", "chi_sg": "dimensionless", "binder": "dimensionless", "chi_sg_kmin": "dimensionless",
         "xi": "a (lattice constant)", "xi_over_L": "dimensionless", "link_overlap": "dimensionless",
+        "link_overlap_bonds": "dimensionless",
         "swap_acceptance": "dimensionless", "round_trips": "trips per ladder",
         "identity_lhs": f"{eu} per spin", "identity_rhs": f"{eu} per spin",
         "identity_diff": f"{eu} per spin", "ql_implied": "dimensionless",
@@ -456,13 +465,21 @@ def _observables(group, q: dict, betas, heis: bool) -> dict:
         out["xi_over_L"] = stats.jk_apply(lambda a, b: xi(a, b) / L, q["q2"], q["qk2"])
     if "ql" in q:
         out["link_overlap"] = q["ql"]
+    if "qb" in q:
+        out["link_overlap_bonds"] = q["qb"]
     if not heis and group.model == "sk":
         out["identity_lhs"] = q["eJ"]
         out["identity_rhs"] = stats.jk_apply(lambda a: -0.5 * betas * (1.0 - a), q["q2"])
         out["identity_diff"] = stats.jk_apply(lambda e, a: e + 0.5 * betas * (1.0 - a),
                                               q["eJ"], q["q2"])
     if not heis and group.model == "ea" and group.params.get("distribution") == "gaussian":
-        out["ql_implied"] = stats.jk_apply(lambda e: 1.0 + e / (3.0 * betas), q["eJ"])
+        c = EA_HALF_Z * betas
+        if "qb" in q:
+            out["identity_lhs"] = q["eJ"]
+            out["identity_rhs"] = stats.jk_apply(lambda b: -c * (1.0 - b), q["qb"])
+            out["identity_diff"] = stats.jk_apply(lambda e, b: e + c * (1.0 - b), q["eJ"], q["qb"])
+        else:  # no bond overlap in these files: only the prediction
+            out["ql_implied"] = stats.jk_apply(lambda e: 1.0 + e / c, q["eJ"])
     return out
 
 
@@ -514,7 +531,8 @@ def analyze_group(group: Group, drift_sigma: float = 3.0) -> GroupResult:
     if "q2" in q and "q4" in q:
         derived = _observables(group, q, betas, heis)
         for name in ("chi_sg", "binder", "chi_sg_kmin", "xi", "xi_over_L", "link_overlap",
-                     "identity_lhs", "identity_rhs", "identity_diff", "ql_implied"):
+                     "link_overlap_bonds", "identity_lhs", "identity_rhs", "identity_diff",
+                     "ql_implied"):
             if name in derived:
                 add(name, derived[name])
                 curves[name] = derived[name]
@@ -528,7 +546,8 @@ def analyze_group(group: Group, drift_sigma: float = 3.0) -> GroupResult:
     return GroupResult(group, rows, curves, equil_rows, drift_rows)
 
 
-WINDOW_QUANTITIES = ("energy", "chi_sg", "binder", "link_overlap", "identity_diff")
+WINDOW_QUANTITIES = ("energy", "chi_sg", "binder", "link_overlap", "link_overlap_bonds",
+                     "identity_diff")
 
 
 def _window_quantities(group, samples_w, key, betas, heis) -> dict:

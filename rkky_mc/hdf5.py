@@ -19,12 +19,16 @@ Layout (M measurements, T temperatures, R ladders, P = R(R-1)/2 ladder pairs)::
     /temperatures     (T,) float64, ascending
     /timeseries       attrs pairs (P, 2) int64: the ladders (a, b) of pair p; T, R, P
     /timeseries/sweep (M,) int64; energy, magnetization, overlap, overlap_k2, link_overlap,
-                      walker (M, ...) -- see TIMESERIES below
+                      link_overlap_bonds, walker (M, ...) -- see _timeseries_specs below
     /tempering/       swap_acceptance (R, T-1), swap_accepted (R, T-1), swap_attempted (),
                       half_trips (R,), round_trips (R,)
 
 Every dataset has attrs ``units`` and ``description``; time series also ``axes``.  Rows
 at or beyond ``n_valid`` are not data (they hold the fill value: NaN, or -1 for integers).
+
+``link_overlap_bonds`` was added later (same format_version): files written before it lack
+the dataset; read_run then fills it with NaN, and RunWriter.reopen (resume / extend) creates
+it, NaN for the rows already written.
 """
 from __future__ import annotations
 
@@ -90,10 +94,20 @@ def _timeseries_specs(spin: str, T: int, R: int, P: int, energy_unit: str) -> di
         "link_overlap": ((T, P), np.float64, "M,T,P", "1",
                          "J²-weighted link overlap q_l = Σ_{i<j} J_ij² (S_i^a·S_j^a)(S_i^b·S_j^b) "
                          "/ Σ_{i<j} J_ij²; NaN when not measured"),
+        "link_overlap_bonds": ((T, P), np.float64, "M,T,P", "1",
+                               "unweighted bond overlap q_b = (1/N_b) Σ_{i<j, J_ij ≠ 0} "
+                               "(S_i^a·S_j^a)(S_i^b·S_j^b), N_b the number of pairs with a stored "
+                               "J_ij ≠ 0 (Ising: s_i s_j); measured for CSR-stored couplings only "
+                               "(EA, RKKY with a cutoff, sparse = \"csr\"); NaN for dense storage "
+                               "and when the link overlap is not measured"),
         "walker": ((T, R), np.int32, "M,T,R", "index",
                    "which walker of ladder r sits at temperature t (its index within the "
                    "ladder, 0..T-1; global walker index r·T + walker)"),
     }
+
+
+# time series that a writer may omit (left NaN) and that files of older versions may lack
+OPTIONAL_SERIES = ("link_overlap", "link_overlap_bonds")
 
 
 def _chunk_rows(row_shape, dtype) -> int:
@@ -231,6 +245,11 @@ class RunWriter:
             self.energy_unit = str(_py(f["sample"].attrs["energy_unit"]))
             self.specs = _timeseries_specs(self.spin, self.T, self.R, self.P, self.energy_unit)
             self.n_valid = int(f.attrs["n_valid"])
+            g = f["timeseries"]
+            n_rows = int(g["sweep"].shape[0])
+            for name in self.specs:
+                if name not in g:  # a file written before this series existed
+                    self._create_series(g, name, n_rows)
             f.attrs["status"] = "running"
             f.flush()
         except BaseException:
@@ -292,18 +311,22 @@ class RunWriter:
         g.attrs["P"] = np.int64(self.P)
         g.attrs["description"] = ("one row per measurement; valid rows are [0, n_valid) (root "
                                   "attr); pairs[p] = ladders (a, b) of pair p")
-        for name, (row, dtype, axes, units, desc) in self.specs.items():
-            chunk_rows = _chunk_rows(row, dtype)
-            ds = g.create_dataset(
-                name, shape=(n_rows, *row), dtype=dtype,
-                maxshape=(None, *[None if d == 0 else d for d in row]),
-                chunks=(chunk_rows, *[max(1, d) for d in row]),
-                fillvalue=(np.nan if np.dtype(dtype).kind == "f" else -1),
-                **_COMPRESSION,
-            )
-            ds.attrs["units"] = units
-            ds.attrs["description"] = desc
-            ds.attrs["axes"] = axes
+        for name in self.specs:
+            self._create_series(g, name, n_rows)
+
+    def _create_series(self, g, name, n_rows):
+        row, dtype, axes, units, desc = self.specs[name]
+        chunk_rows = _chunk_rows(row, dtype)
+        ds = g.create_dataset(
+            name, shape=(n_rows, *row), dtype=dtype,
+            maxshape=(None, *[None if d == 0 else d for d in row]),
+            chunks=(chunk_rows, *[max(1, d) for d in row]),
+            fillvalue=(np.nan if np.dtype(dtype).kind == "f" else -1),
+            **_COMPRESSION,
+        )
+        ds.attrs["units"] = units
+        ds.attrs["description"] = desc
+        ds.attrs["axes"] = axes
 
     # ---- writing --------------------------------------------------------------------
     @property
@@ -320,11 +343,12 @@ class RunWriter:
     def append(self, rows: dict) -> None:
         """Write m rows at [n_valid, n_valid + m) (growing if needed), flush, then raise
         n_valid and flush again.  ``rows``: name -> (m, *row shape) array for every time
-        series (``sweep`` (m,)); ``link_overlap`` may be omitted (left NaN)."""
+        series (``sweep`` (m,)); ``link_overlap`` and ``link_overlap_bonds`` may be omitted
+        (left NaN)."""
         unknown = set(rows) - set(self.specs)
         if unknown:
             raise KeyError(f"unknown time series {sorted(unknown)}; known: {list(self.specs)}")
-        missing = set(self.specs) - set(rows) - {"link_overlap"}
+        missing = set(self.specs) - set(rows) - set(OPTIONAL_SERIES)
         if missing:
             raise KeyError(f"missing time series {sorted(missing)}")
         arrays, m = {}, None
@@ -498,6 +522,15 @@ def _read(path: str, want_couplings: bool) -> RunData:
             timeseries[name] = ds[:n] if ds.ndim else ds[()]
             ts_attrs[name] = _attrs(ds)
         pairs = np.asarray(g.attrs.get("pairs", np.zeros((0, 2), np.int64)), dtype=np.int64).reshape(-1, 2)
+        if "link_overlap_bonds" not in timeseries and "sweep" in timeseries:
+            # a file written before the bond overlap was stored: NaN (not measured)
+            n = int(np.shape(timeseries["sweep"])[0])
+            T = int(g.attrs.get("T", f["temperatures"].shape[0]))
+            spec = _timeseries_specs("ising", T, 1, int(pairs.shape[0]), "")["link_overlap_bonds"]
+            timeseries["link_overlap_bonds"] = np.full((n, *spec[0]), np.nan, dtype=spec[1])
+            ts_attrs["link_overlap_bonds"] = {"units": spec[3], "axes": spec[2],
+                                              "description": spec[4] + " (not in this file: "
+                                              "written before the dataset existed)"}
         tempering = {}
         if "tempering" in f:
             for name, ds in f["tempering"].items():

@@ -8,6 +8,9 @@ ladder r, ``[t, p]`` for ladder pairs p = (a, b), a < b, in lexicographic order.
 - overlap (T, P): Ising q_ab = Σ s_i^a s_i^b / N; Heisenberg (T, P, 3, 3) q_μν
 - overlap_k2 (T, P): (1/3) Σ_{k = 2π/L x̂, ŷ, ẑ} Σ_μν |q_μν(k)|² (nan without positions)
 - link_overlap (T, P): Σ_{i<j} J_ij² (S_i^a·S_j^a)(S_i^b·S_j^b) / Σ_{i<j} J_ij²
+- link_overlap_bonds (T, P): (1/N_b) Σ_{i<j, J_ij ≠ 0} (S_i^a·S_j^a)(S_i^b·S_j^b), the
+  unweighted bond overlap; CSR-stored couplings only (nan for dense storage, where it is
+  redundant with q² for SK, and when the link overlap is switched off)
 - walker (T, R): which walker of ladder r sits at temperature t
 """
 from __future__ import annotations
@@ -38,6 +41,7 @@ def measure(sim) -> dict:
     walker = (perm - (np.arange(R) * T)[:, None]).T.astype(np.int32)
     qk2 = np.zeros((T, P))
     link = np.full((T, P), np.nan)
+    bonds = np.full((T, P), np.nan)
     if sim.heisenberg:
         mag = np.zeros((T, R, 3))
         kmeasure.heisenberg_magnetization(sim.sx, sim.sy, sim.sz, perm, mag)
@@ -52,13 +56,14 @@ def measure(sim) -> dict:
         if P:
             kmeasure.ising_overlap(sim.spins, perm, sim.pair_a, sim.pair_b, sim.cosk, sim.sink, q, qk2)
     if P and sim.cfg.anneal.link_overlap:
-        link = link_overlap(sim)
+        link, bonds = link_overlaps(sim)
     return {
         "energy": energy,
         "magnetization": mag,
         "overlap": q,
         "overlap_k2": qk2,
         "link_overlap": link,
+        "link_overlap_bonds": bonds,
         "walker": walker,
     }
 
@@ -80,3 +85,19 @@ def link_overlap(sim) -> np.ndarray:
         else:
             kmeasure.ising_link_overlap_csr(*sim.csr, sim.spins, sim.perm, sim.pair_a, sim.pair_b, out)
     return out
+
+
+def link_overlaps(sim) -> tuple:
+    """(link_overlap, link_overlap_bonds), each (T, P): the J²-weighted link overlap and the
+    unweighted bond overlap (CSR storage only, one τ for both; nan for dense storage)."""
+    if sim.J is not None:
+        return link_overlap(sim), np.full((sim.T, sim.P), np.nan)
+    out = np.zeros((sim.T, sim.P))
+    bonds = np.zeros((sim.T, sim.P))
+    if sim.heisenberg:
+        kmeasure.heisenberg_link_overlaps_csr(*sim.csr, sim.sx, sim.sy, sim.sz, sim.perm,
+                                              sim.pair_a, sim.pair_b, out, bonds)
+    else:
+        kmeasure.ising_link_overlaps_csr(*sim.csr, sim.spins, sim.perm, sim.pair_a, sim.pair_b,
+                                         out, bonds)
+    return out, bonds

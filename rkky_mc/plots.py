@@ -21,7 +21,9 @@ QUANTITY_LABELS = {
     "specific_heat": "specific heat per spin c [k_B]",
     "swap_acceptance": "swap acceptance (T, next T)",
     "link_overlap": "link overlap q_l (J²-weighted)",
-    "identity_diff": "e_J + (β/2)(1 − [⟨q²⟩]) [{eu}]",
+    "link_overlap_bonds": "bond overlap q_b (unweighted)",
+    "identity_diff": "e_J + (β/2)(1 − [⟨q²⟩]) [{eu}]",            # SK
+    "identity_diff_ea": "e_J + 3β(1 − [⟨q_b⟩]) [{eu}]",           # EA Gaussian
 }
 
 
@@ -190,7 +192,10 @@ def _equilibration_figure(plt, eq_rows, series, gs, out, eu):
                   "window_hi", label, rec, i, "equilibration")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("end of the window [2^k, 2^(k+1)) [sweeps]")
-        ax.set_ylabel(QUANTITY_LABELS.get(quantity, quantity).format(eu=eu))
+        label_key = quantity
+        if quantity == "identity_diff" and gs[0].model == "ea":
+            label_key = "identity_diff_ea"
+        ax.set_ylabel(QUANTITY_LABELS.get(label_key, quantity).format(eu=eu))
         if quantity == "identity_diff":
             ax.axhline(0.0, color="k", lw=0.8)
         ax.grid(alpha=0.3)

@@ -123,8 +123,11 @@ def test_grouping_of_mixed_files(mixed_result, mixed_runs):
     # quantities only where they make sense
     q = {(r["group"], r["quantity"]) for r in res.tables["table"]}
     assert ("sk_ising_N16", "identity_diff") in q
-    assert ("ea_ising_gaussian_L3", "ql_implied") in q
-    assert ("ea_ising_gaussian_L3", "identity_diff") not in q
+    assert ("ea_ising_gaussian_L3", "identity_diff") in q       # EA: from the bond overlap
+    assert ("ea_ising_gaussian_L3", "link_overlap_bonds") in q
+    assert ("ea_ising_gaussian_L3", "ql_implied") not in q      # only without a bond overlap
+    assert ("sk_ising_N16", "link_overlap_bonds") not in q      # dense storage: not measured
+    assert ("rkky_heisenberg_fcc_c0.05_L4", "link_overlap_bonds") not in q
     assert ("rkky_heisenberg_fcc_c0.05_L4", "xi_over_L") in q
     assert ("ea_ising_gaussian_L3", "xi_over_L") in q
     assert ("sk_ising_N16", "xi_over_L") not in q            # no positions
@@ -350,6 +353,79 @@ def test_sk_high_temperature_energy_identity(tmp_path, one_thread):
     beta = 1.0 / g.temperatures
     e_th = -0.5 * beta * (1 - 1.0 / (16 * (1 - beta**2)))
     assert np.all(np.abs(e - e_th) < 4 * e_e + 0.01), (e, e_th, e_e)
+
+
+def test_ea_gaussian_identity_end_to_end(tmp_path, run_rkky):
+    """EA Gaussian 3D Ising, L = 6, T ≥ 1.5 (paramagnet, fast equilibration): through
+    `rkky-mc analyze`, e_J = −3β(1 − [⟨q_b⟩]) with the stored unweighted bond overlap, within
+    4 jackknife errors; the same identity with the J²-weighted link overlap in place of q_b
+    fails by far (so the check has power). SK (dense storage) has no bond overlap: NaN."""
+    temps = [1.5, 2.0, 3.0]
+    anneal = dict(temperatures=temps, replicas=2, thermalization=100, sweeps=400, measure_every=2)
+    for seed in range(1, 7):        # run_rkky writes tmp_path/run<n>.h5
+        data = run_rkky(dict(model="ea", L=6, distribution="gaussian", seed=seed),
+                        dict(anneal, seed=50 + seed))
+        qb = data["timeseries/link_overlap_bonds"]
+        assert data["@sample"]["storage"] == "csr" and qb.shape == (250, 3, 1)
+        assert np.all(np.isfinite(qb)) and np.all(np.abs(qb) <= 1.0)
+        assert data["@timeseries/link_overlap_bonds"]["units"] == "1"
+    sk = run_rkky(dict(model="sk", N=8, seed=1), dict(temperatures=[1.0, 2.0], replicas=2,
+                                                      thermalization=2, sweeps=4))
+    assert sk["@sample"]["storage"] == "dense"
+    assert sk["timeseries/link_overlap_bonds"].shape == (6, 2, 1)
+    assert np.isnan(sk["timeseries/link_overlap_bonds"]).all()
+    assert np.isfinite(sk["timeseries/link_overlap"]).all()
+
+    out = tmp_path / "analysis"
+    res = CliRunner().invoke(main, ["analyze", str(tmp_path), "--out", str(out), "--no-figures", "-q"])
+    assert res.exit_code == 0, res.output
+    groups = {r["group"]: r for r in read_csv(out / "groups.csv")}
+    assert groups["ea_ising_gaussian_L6"]["n_samples"] == 6 and "sk_ising_N8" in groups
+    assert not any(r["group"] == "sk_ising_N8" and r["quantity"] == "link_overlap_bonds"
+                   for r in read_csv(out / "table.csv"))
+    rows = [r for r in read_csv(out / "table.csv") if r["group"] == "ea_ising_gaussian_L6"]
+
+    def col(quantity):
+        rs = sorted((r for r in rows if r["quantity"] == quantity), key=lambda r: r["T"])
+        assert [r["T"] for r in rs] == temps, quantity
+        return np.array([r["value"] for r in rs]), np.array([r["error"] for r in rs])
+
+    lhs, lhs_e = col("identity_lhs")
+    rhs, _ = col("identity_rhs")
+    diff, diff_e = col("identity_diff")
+    qb, _ = col("link_overlap_bonds")
+    ql, _ = col("link_overlap")
+    beta = 1.0 / np.array(temps)
+    np.testing.assert_allclose(lhs, col("energy")[0], rtol=1e-12)          # h = 0: e_J = e
+    np.testing.assert_allclose(rhs, -3.0 * beta * (1.0 - qb), rtol=1e-12)
+    np.testing.assert_allclose(diff, lhs - rhs, atol=1e-12)
+    assert np.all(diff_e > 0) and np.all(diff_e < 0.05), diff_e
+    assert np.all(np.abs(diff) < 4.0 * diff_e), (diff, diff_e)
+    # the J²-weighted link overlap is not the one of the identity (≈ 3× larger at high T)
+    assert np.all(ql > 1.5 * qb)
+    assert np.all(np.abs(lhs + 3.0 * beta * (1.0 - ql)) > 6.0 * diff_e)
+    assert not any(r["quantity"] == "ql_implied" for r in rows)
+    # per log window too (equilibration table), bond overlap included
+    eq = [r for r in read_csv(out / "equilibration.csv") if r["group"] == "ea_ising_gaussian_L6"]
+    assert {"identity_diff", "link_overlap_bonds"} <= {r["quantity"] for r in eq}
+
+
+def test_old_files_without_bond_overlap_get_ql_implied(mixed_runs, tmp_path):
+    """EA Gaussian files written before link_overlap_bonds existed: read (NaN), no identity
+    rows, and ql_implied = 1 + T e_J / 3 instead."""
+    for seed in (1, 2):
+        dst = tmp_path / f"s{seed}.h5"
+        shutil.copy(mixed_runs / f"ea/s{seed}.h5", dst)
+        with h5py.File(dst, "r+") as f:
+            del f["timeseries/link_overlap_bonds"]
+    res = analyze([tmp_path], None)
+    (g,) = res.groups
+    q = {r["quantity"] for r in res.tables["table"]}
+    assert "ql_implied" in q
+    assert not q & {"identity_lhs", "identity_rhs", "identity_diff", "link_overlap_bonds"}
+    e, _ = _value(res, g.label, "energy")
+    implied, _ = _value(res, g.label, "ql_implied")
+    np.testing.assert_allclose(implied, 1.0 + g.temperatures * e / 3.0, rtol=1e-12)
 
 
 # ---- outputs: figures equal the tables -------------------------------------------------------

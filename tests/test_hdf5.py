@@ -20,7 +20,8 @@ from rkky_mc.kernels.measure import ladder_pairs
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPS = np.array([0.5, 0.8, 1.2, 2.0])
-SERIES = ("sweep", "energy", "magnetization", "overlap", "overlap_k2", "link_overlap", "walker")
+SERIES = ("sweep", "energy", "magnetization", "overlap", "overlap_k2", "link_overlap",
+          "link_overlap_bonds", "walker")
 
 
 def fake_sample(N=6, csr=False, positions=True):
@@ -51,6 +52,7 @@ def rows(spin, m, start, T=4, R=3, seed=0):
         "overlap": rng.normal(size=(m, T, P, 3, 3) if heis else (m, T, P)),
         "overlap_k2": rng.random((m, T, P)),
         "link_overlap": rng.random((m, T, P)),
+        "link_overlap_bonds": rng.random((m, T, P)),
         "walker": np.tile(np.arange(T)[:, None], (m, 1, R)),
     }
 
@@ -76,6 +78,7 @@ def test_layout_shapes_dtypes_attrs(tmp_path, spin):
         "overlap": ((M, T, P, 3, 3) if heis else (M, T, P), np.float64),
         "overlap_k2": ((M, T, P), np.float64),
         "link_overlap": ((M, T, P), np.float64),
+        "link_overlap_bonds": ((M, T, P), np.float64),
         "walker": ((M, T, R), np.int32),
     }
     with h5py.File(path, "r") as f:
@@ -244,11 +247,46 @@ def test_append_checks_names_and_shapes(tmp_path):
         with pytest.raises(KeyError, match="energy"):
             w.append({k: v for k, v in rows("ising", 2, 0).items() if k != "energy"})
         good = rows("ising", 2, 0)
-        del good["link_overlap"]  # optional: left NaN
+        del good["link_overlap"], good["link_overlap_bonds"]  # optional: left NaN
         w.append(good)
         assert w.n_valid == 2
     run = read_run(path)
     assert np.isnan(run.timeseries["link_overlap"]).all()
+    assert np.isnan(run.timeseries["link_overlap_bonds"]).all()
+
+
+def _strip_bonds(path):
+    """Make ``path`` look like a file written before link_overlap_bonds existed."""
+    with h5py.File(path, "r+") as f:
+        del f["timeseries/link_overlap_bonds"]
+
+
+@pytest.mark.parametrize("spin", ["ising", "heisenberg"])
+def test_old_file_without_bond_overlap_reads_and_resumes(tmp_path, spin):
+    """Files from before link_overlap_bonds: read_run fills it with NaN (row shape (T, P));
+    RunWriter.reopen (resume / extend) creates it, NaN for the rows already written."""
+    path = tmp_path / "old.h5"
+    a, b = rows(spin, 3, 0), rows(spin, 2, 3)
+    with make_writer(path, spin, n_rows=4) as w:
+        w.append(a)
+        w.finish()
+    _strip_bonds(path)
+    run = read_run(path)
+    assert run.timeseries["link_overlap_bonds"].shape == (3, 4, 3)
+    assert np.isnan(run.timeseries["link_overlap_bonds"]).all()
+    assert run.timeseries_attrs["link_overlap_bonds"]["units"] == "1"
+    np.testing.assert_array_equal(run.timeseries["link_overlap"], a["link_overlap"])
+    with RunWriter.reopen(path) as w:
+        w.append(b)                                  # grows past the old n_rows = 4
+    run = read_run(path)
+    assert run.n_valid == 5
+    qb = run.timeseries["link_overlap_bonds"]
+    assert qb.shape == (5, 4, 3) and np.isnan(qb[:3]).all()
+    np.testing.assert_array_equal(qb[3:], b["link_overlap_bonds"])
+    with h5py.File(path, "r") as f:
+        ds = f["timeseries/link_overlap_bonds"]
+        assert ds.attrs["units"] == "1" and ds.attrs["axes"] == "M,T,P" and ds.attrs["description"]
+        assert ds.shape[0] == f["timeseries/sweep"].shape[0]
 
 
 def test_not_an_rkky_mc_file(tmp_path):

@@ -198,6 +198,40 @@ def test_extend_finished_run_equals_longer_run(tmp_path, numba_env, run_rkky):
     assert compared(read_h5(out)).keys() == compared(extended).keys()
 
 
+EA_SAMPLE = {"model": "ea", "L": 4, "distribution": "gaussian", "spin": "ising", "seed": 3}
+EA_ANNEAL = {"temperatures": [0.8, 1.2, 2.0], "replicas": 2, "thermalization": 100,
+             "sweeps": 8000, "measure_every": 2, "update": "metropolis", "seed": 7}
+
+
+def test_csr_bond_overlap_fault_resume_and_old_file_extend(tmp_path, numba_env, run_rkky):
+    """CSR couplings (EA): the bond overlap survives a kill + resume bit for bit; a file
+    written before link_overlap_bonds existed resumes (extend) with NaN for its old rows and
+    exactly the uninterrupted run's values for the new ones."""
+    reference = run_rkky(EA_SAMPLE, EA_ANNEAL)
+    assert np.isfinite(reference["timeseries/link_overlap_bonds"]).all()
+    cfg, out = write_config(tmp_path, "ea_fault", EA_SAMPLE, EA_ANNEAL, 0.01)
+    proc = cli(["run", str(cfg), "--quiet"], dict(numba_env, RKKY_MC_FAULT="commit:copied:2"))
+    assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stderr)
+    proc = cli(["resume", str(out), "--quiet"], numba_env)
+    assert proc.returncode == 0, proc.stderr
+    assert_same_run(read_h5(out), reference)
+
+    short = dict(EA_ANNEAL, sweeps=300)
+    cfg, out = write_config(tmp_path, "ea_old", EA_SAMPLE, short, 600.0)
+    assert cli(["run", str(cfg), "--quiet"], numba_env).returncode == 0
+    with h5py.File(out, "r+") as f:        # as written before the dataset existed
+        n_old = int(f.attrs["n_valid"])
+        del f["timeseries/link_overlap_bonds"]
+    proc = cli(["resume", str(out), "--sweeps", "200", "--quiet"], numba_env)
+    assert proc.returncode == 0, proc.stderr
+    longer = run_rkky(EA_SAMPLE, dict(EA_ANNEAL, sweeps=500))
+    extended = read_h5(out)
+    qb, qb_ref = extended["timeseries/link_overlap_bonds"], longer["timeseries/link_overlap_bonds"]
+    assert np.isnan(qb[:n_old]).all() and np.array_equal(qb[n_old:], qb_ref[n_old:])
+    extended["timeseries/link_overlap_bonds"] = qb_ref      # everything else: the same run
+    assert_same_run(extended, longer)
+
+
 def test_walltime_stop(tmp_path, numba_env):
     anneal = dict(ANNEAL, sweeps=10_000_000)  # far more than fits in the limit
     cfg, out = write_config(tmp_path, "wall", SAMPLE, anneal, 600.0)

@@ -291,6 +291,142 @@ def test_k2_sums(rng, dtype):
     assert km.k2_sum_csr(*to_csr(J)) == pytest.approx(ref, rel=1e-13)
 
 
+# ---- bond overlap (unweighted, CSR) --------------------------------------------------------
+
+def csr_with_stored_zeros(rng, N, fill=0.3, n_zero=5, dtype=np.float64):
+    """CSR of random symmetric couplings (both directions stored, columns sorted) with
+    ``n_zero`` extra pairs stored as explicit zeros: no bonds, must not count."""
+    J = random_j(rng, N, fill=fill)
+    Z = np.zeros((N, N), bool)
+    free = np.argwhere(np.triu(J == 0.0, 1))
+    for i, j in free[rng.choice(len(free), n_zero, replace=False)]:
+        Z[i, j] = Z[j, i] = True
+    indptr, indices, data = [0], [], []
+    for i in range(N):
+        cols = np.nonzero((J[i] != 0.0) | Z[i])[0]
+        indices.extend(cols)
+        data.extend(J[i, cols])
+        indptr.append(len(indices))
+    return (np.array(indptr, np.int64), np.array(indices, np.int32), np.array(data, dtype)), J
+
+
+def ref_bonds(indptr, indices, data, tau_pair):
+    """Slow pure-Python q_b = (1/N_b) Σ_{stored i<j, J_ij ≠ 0} tau_pair(i, j)."""
+    tot, n_b = 0.0, 0
+    for i in range(len(indptr) - 1):
+        for e in range(indptr[i], indptr[i + 1]):
+            j = int(indices[e])
+            if j > i and float(data[e]) != 0.0:
+                tot += tau_pair(i, j)
+                n_b += 1
+    return tot / n_b if n_b else float("nan")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_bond_overlap_ising_csr_reference(rng, dtype):
+    # N = 141: several row blocks, odd N; T·P = 5·6 = 30 columns
+    T, R, N = 5, 4, 141
+    perm = make_perm(rng, R, T)
+    pa, pb = pairs(R)
+    s = ising_spins(rng, T * R, N, dtype)
+    csr, J = csr_with_stored_zeros(rng, N, dtype=dtype)
+    ql, qb = np.zeros((T, 6)), np.zeros((T, 6))
+    km.ising_link_overlaps_csr(*csr, s, perm, pa, pb, ql, qb)
+    ref = np.zeros((T, 6))
+    for t in range(T):
+        for p in range(6):
+            a = s[perm[pa[p], t]].astype(np.float64)
+            b = s[perm[pb[p], t]].astype(np.float64)
+            ref[t, p] = ref_bonds(*csr, lambda i, j: a[i] * a[j] * b[i] * b[j])
+    np.testing.assert_allclose(qb, ref, rtol=1e-12, atol=1e-14)
+    # the J²-weighted output is exactly that of the single kernel
+    single = np.zeros((T, 6))
+    km.ising_link_overlap_csr(*csr, s, perm, pa, pb, single)
+    assert ql.tobytes() == single.tobytes()
+    assert not np.allclose(qb, ql)  # the weights matter
+    assert km.bond_count_csr(*csr) == np.count_nonzero(np.triu(J, 1))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_bond_overlap_heisenberg_csr_reference(rng, dtype):
+    # T·P·9 = 4·3·9 = 108 columns > one column block of 64
+    T, R, N = 4, 3, 133
+    perm = make_perm(rng, R, T)
+    pa, pb = pairs(R)
+    sx, sy, sz = heis_spins(rng, T * R, N, dtype)
+    csr, _ = csr_with_stored_zeros(rng, N, dtype=dtype)
+    ql, qb = np.zeros((T, 3)), np.zeros((T, 3))
+    km.heisenberg_link_overlaps_csr(*csr, sx, sy, sz, perm, pa, pb, ql, qb)
+    ref = np.zeros((T, 3))
+    for t in range(T):
+        for p in range(3):
+            A = vecs(sx, sy, sz, perm[pa[p], t])
+            B = vecs(sx, sy, sz, perm[pb[p], t])
+            ref[t, p] = ref_bonds(*csr, lambda i, j: float(A[i] @ A[j]) * float(B[i] @ B[j]))
+    np.testing.assert_allclose(qb, ref, rtol=1e-12, atol=1e-14)
+    single = np.zeros((T, 3))
+    km.heisenberg_link_overlap_csr(*csr, sx, sy, sz, perm, pa, pb, single)
+    assert ql.tobytes() == single.tobytes()
+
+
+def test_bond_overlap_identical_replicas_is_one_and_no_bonds_is_nan(rng):
+    T, R, N = 3, 2, 40
+    perm = make_perm(rng, R, T)
+    pa, pb = pairs(R)
+    s = ising_spins(rng, T * R, N)
+    s[perm[1]] = s[perm[0]]                  # identical replicas: τ^a τ^b = τ² = 1 per bond
+    csr, _ = csr_with_stored_zeros(rng, N)
+    ql, qb = np.zeros((T, 1)), np.zeros((T, 1))
+    km.ising_link_overlaps_csr(*csr, s, perm, pa, pb, ql, qb)
+    assert np.all(qb == 1.0)
+    np.testing.assert_allclose(ql, 1.0, rtol=1e-13)
+    # Heisenberg, identical collinear replicas (every S_i = ±ẑ): (S_i·S_j)² = 1
+    z = np.zeros((T * R, N))
+    sz = s.copy()
+    qh, qhb = np.zeros((T, 1)), np.zeros((T, 1))
+    km.heisenberg_link_overlaps_csr(*csr, z, z.copy(), sz, perm, pa, pb, qh, qhb)
+    assert np.all(qhb == 1.0)
+    # only stored zeros: no bond at all
+    empty = (csr[0], csr[1], np.zeros_like(csr[2]))
+    km.ising_link_overlaps_csr(*empty, s, perm, pa, pb, ql, qb)
+    assert np.isnan(qb).all() and np.isnan(ql).all()
+    assert km.bond_count_csr(*empty) == 0.0
+
+
+def _ea_csr(L, distribution, seed):
+    from rkky_mc.config import SampleConfig
+    from rkky_mc.couplings import build_sample
+
+    sample = build_sample(SampleConfig(model="ea", L=L, distribution=distribution, seed=seed))
+    assert sample.csr is not None
+    return sample.csr
+
+
+@pytest.mark.parametrize("distribution", ["gaussian", "pm1"])
+def test_bond_overlap_ea_random_spins_is_zero_on_average(distribution):
+    """β = 0 (independent random spins, the T = 10⁴ limit) on an EA L = 4 sample: the bond
+    products τ_b^a τ_b^b have mean 0 and are pairwise uncorrelated, so [q_b] = 0 with
+    variance 1/N_b per pair (N_b = 3L³ = 192)."""
+    rng = np.random.default_rng(11)
+    csr = _ea_csr(4, distribution, 3)
+    assert km.bond_count_csr(*csr) == 192.0
+    T, R = 400, 2
+    perm = make_perm(rng, R, T)
+    pa, pb = pairs(R)
+    x = []
+    for _ in range(2):
+        s = ising_spins(rng, T * R, 64)
+        ql, qb = np.zeros((T, 1)), np.zeros((T, 1))
+        km.ising_link_overlaps_csr(*csr, s, perm, pa, pb, ql, qb)
+        x.append(qb[:, 0])
+        if distribution == "pm1":              # J² = 1: both overlaps coincide
+            np.testing.assert_allclose(qb, ql, rtol=1e-13, atol=1e-15)
+    x = np.concatenate(x)
+    sigma = x.std(ddof=1) / np.sqrt(len(x))
+    assert abs(x.mean()) < 4 * sigma, (x.mean(), sigma)
+    assert x.var(ddof=1) == pytest.approx(1.0 / 192, rel=0.15)
+
+
 # ---- infinite-temperature identities -------------------------------------------------------
 
 def test_beta_zero_N_q2_is_one():
@@ -343,6 +479,11 @@ def test_bitwise_reproducible_and_thread_independent(rng):
             out = np.zeros((T, 3))
             f(*args, perm, pa, pb, out)
             res.append(out)
+        for f, args in ((km.ising_link_overlaps_csr, (*csr, s)),
+                        (km.heisenberg_link_overlaps_csr, (*csr, sx, sy, sz))):
+            out, bonds = np.zeros((T, 3)), np.zeros((T, 3))
+            f(*args, perm, pa, pb, out, bonds)
+            res += [out, bonds]
         m = np.zeros((T, R))
         km.ising_magnetization(s, perm, m)
         m3 = np.zeros((T, R, 3))

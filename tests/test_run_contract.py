@@ -9,7 +9,8 @@ import pytest
 
 from conftest import REPO, config_text, read_h5
 
-TIMESERIES = ("sweep", "energy", "magnetization", "overlap", "overlap_k2", "link_overlap", "walker")
+TIMESERIES = ("sweep", "energy", "magnetization", "overlap", "overlap_k2", "link_overlap",
+              "link_overlap_bonds", "walker")
 
 
 def test_demo_config_runs_and_has_the_contract(tmp_path, run_rkky):
@@ -44,6 +45,12 @@ def test_demo_config_runs_and_has_the_contract(tmp_path, run_rkky):
         assert ts["magnetization"].shape == (M, T, R, 3) and ts["overlap"].shape == (M, T, P, 3, 3)
     assert ts["overlap_k2"].shape == ts["link_overlap"].shape == (M, T, P)
     assert np.all(np.isfinite(ts["overlap_k2"])) and np.all(np.isfinite(ts["link_overlap"]))
+    # the unweighted bond overlap: measured for CSR storage only (the demo sample is dense)
+    assert ts["link_overlap_bonds"].shape == (M, T, P)
+    if s["storage"] == "csr":
+        assert np.all(np.isfinite(ts["link_overlap_bonds"]))
+    else:
+        assert np.all(np.isnan(ts["link_overlap_bonds"]))
     assert ts["walker"].shape == (M, T, R)
     for r in range(R):  # each row of walker is a permutation of the ladder's walkers
         assert np.all(np.sort(ts["walker"][:, :, r], axis=1) == np.arange(T))

@@ -1,4 +1,5 @@
-"""Measurement kernels: magnetization, overlaps (scalar and 3×3 tensor), q(k), link overlap.
+"""Measurement kernels: magnetization, overlaps (scalar and 3×3 tensor), q(k), link overlap
+(J²-weighted) and bond overlap (unweighted, CSR).
 
 Numba only: arrays and scalars in, results written into ``out`` arrays.  Layout conventions
 (see docs/internals.md):
@@ -191,6 +192,11 @@ def heisenberg_overlap(sx, sy, sz, perm, pair_a, pair_b, cosk, sink, q, qk2):
 # The kernels take the couplings J themselves and square them on the fly (in float64), so no
 # second N×N array (J∘J) is ever stored.
 #
+# Bond overlap (CSR only): the same quadratic forms with weight 1 for every stored J_ij ≠ 0
+# instead of J_ij² (``unit_weight = True``), divided by the number of such pairs i < j:
+#   q_b = (1/N_b) Σ_{bonds i<j} (S_i^a·S_j^a)(S_i^b·S_j^b)
+# (the unweighted link overlap of the EA Gaussian identity e_J = −(z/2T)(1 − [⟨q_b⟩])).
+#
 # Layout: τ is held in column blocks, tau (n_cb, N, CB) float64, zero-padded; block widths
 # depend only on the number of columns C (never on the thread count): n_cb = ⌈C/64⌉,
 # CB = ⌈C/n_cb⌉ rounded up to a multiple of 4 (Ising T·P = 16 → one block of 16; Heisenberg
@@ -253,6 +259,18 @@ def k2_sum_csr(indptr, indices, data):
             if indices[e] > i:
                 x = np.float64(data[e])
                 s += x * x
+    return s
+
+
+@njit(cache=True)
+def bond_count_csr(indptr, indices, data):
+    """N_b: the number of stored entries with column > row and J_ij ≠ 0 (as a float64)."""
+    N = indptr.shape[0] - 1
+    s = 0.0
+    for i in range(N):
+        for e in range(indptr[i], indptr[i + 1]):
+            if indices[e] > i and np.float64(data[e]) != 0.0:
+                s += 1.0
     return s
 
 
@@ -340,8 +358,9 @@ def _row_u_dense(J, tf, off, i, CB, u):
 
 
 @njit(cache=True, fastmath={"nsz"})
-def _row_u_csr(indptr, indices, data, tf, off, i, CB, u):
-    """As _row_u_dense over the stored entries of row i with column > i (stored order)."""
+def _row_u_csr(indptr, indices, data, tf, off, i, CB, u, unit_weight):
+    """As _row_u_dense over the stored entries of row i with column > i (stored order);
+    weight J_ij², or with ``unit_weight`` 1 for every J_ij ≠ 0 (0 for a stored zero)."""
     cbu = np.uint64(CB)
     for c in range(CB):
         u[c] = 0.0
@@ -350,7 +369,10 @@ def _row_u_csr(indptr, indices, data, tf, off, i, CB, u):
         if j <= i:
             continue
         x = np.float64(data[e])
-        w = x * x
+        if unit_weight:
+            w = 1.0 if x != 0.0 else 0.0
+        else:
+            w = x * x
         b0 = off + np.uint64(j) * cbu
         for c in range(CB):
             u[c] += w * tf[b0 + np.uint64(c)]
@@ -389,9 +411,9 @@ def _quadform_dense(J, tau, partial):
 
 
 @njit(cache=True, parallel=True, fastmath={"nsz"})
-def _quadform_csr(indptr, indices, data, tau, partial):
+def _quadform_csr(indptr, indices, data, tau, partial, unit_weight):
     """As _quadform_dense with J in CSR form (both directions stored; entries with column >
-    row are used, in stored order)."""
+    row are used, in stored order); weights J_ij², or 1 per J_ij ≠ 0 with ``unit_weight``."""
     n_cb, N, CB = tau.shape
     tf = tau.reshape(n_cb * N * CB)
     n_units = (N + 1) // 2
@@ -409,7 +431,7 @@ def _quadform_csr(indptr, indices, data, tau, partial):
                 i = unit if side == 0 else N - 1 - unit
                 if side == 1 and i == unit:
                     continue
-                _row_u_csr(indptr, indices, data, tf, off, i, CB, u)
+                _row_u_csr(indptr, indices, data, tf, off, i, CB, u, unit_weight)
                 bi = off + np.uint64(i * CB)
                 for c in range(CB):
                     acc[c] += tf[bi + np.uint64(c)] * u[c]
@@ -425,7 +447,8 @@ def _n_row_blocks(N):
 
 @njit(cache=True)
 def _finish_link(partial, k2_total, ncomp, out):
-    """out[t, p] = Σ_comp Σ_rb partial[rb, (t·P+p)·ncomp + comp] / k2_total (fixed order)."""
+    """out[t, p] = Σ_comp Σ_rb partial[rb, (t·P+p)·ncomp + comp] / k2_total (fixed order;
+    nan if k2_total is not > 0).  k2_total: Σ_{i<j} J_ij², or N_b for the bond overlap."""
     T, P = out.shape
     n_rb = partial.shape[0]
     for t in range(T):
@@ -469,7 +492,7 @@ def ising_link_overlap_csr(indptr, indices, data, spins, perm, pair_a, pair_b, o
     tau = np.zeros((n_cb, N, CB))
     _ising_tau(spins, perm, pair_a, pair_b, tau)
     partial = np.zeros((_n_row_blocks(N), n_cb * CB))
-    _quadform_csr(indptr, indices, data, tau, partial)
+    _quadform_csr(indptr, indices, data, tau, partial, False)
     _finish_link(partial, k2_sum_csr(indptr, indices, data), 1, out)
 
 
@@ -498,5 +521,43 @@ def heisenberg_link_overlap_csr(indptr, indices, data, sx, sy, sz, perm, pair_a,
     tau = np.zeros((n_cb, N, CB))
     _heisenberg_tau(sx, sy, sz, perm, pair_a, pair_b, tau)
     partial = np.zeros((_n_row_blocks(N), n_cb * CB))
-    _quadform_csr(indptr, indices, data, tau, partial)
+    _quadform_csr(indptr, indices, data, tau, partial, False)
     _finish_link(partial, k2_sum_csr(indptr, indices, data), 9, out)
+
+
+@njit(cache=True)
+def ising_link_overlaps_csr(indptr, indices, data, spins, perm, pair_a, pair_b, out, out_bonds):
+    """Both link overlaps from one τ, J in CSR form: out[t, p] = q_l (J²-weighted, exactly
+    as ising_link_overlap_csr), out_bonds[t, p] = q_b = (1/N_b) Σ_{i<j, J_ij ≠ 0}
+    τ_ij^a τ_ij^b, τ_ij = s_i s_j (nan if there is no bond).  Both (T, P) float64."""
+    T = perm.shape[1]
+    P = pair_a.shape[0]
+    N = spins.shape[1]
+    n_cb, CB = _col_blocks(T * P)
+    tau = np.zeros((n_cb, N, CB))
+    _ising_tau(spins, perm, pair_a, pair_b, tau)
+    partial = np.zeros((_n_row_blocks(N), n_cb * CB))
+    _quadform_csr(indptr, indices, data, tau, partial, False)
+    _finish_link(partial, k2_sum_csr(indptr, indices, data), 1, out)
+    partial[:, :] = 0.0
+    _quadform_csr(indptr, indices, data, tau, partial, True)
+    _finish_link(partial, bond_count_csr(indptr, indices, data), 1, out_bonds)
+
+
+@njit(cache=True)
+def heisenberg_link_overlaps_csr(indptr, indices, data, sx, sy, sz, perm, pair_a, pair_b, out,
+                                 out_bonds):
+    """Heisenberg twin of ising_link_overlaps_csr: out = q_l (as heisenberg_link_overlap_csr),
+    out_bonds = q_b = (1/N_b) Σ_{i<j, J_ij ≠ 0} (S_i^a·S_j^a)(S_i^b·S_j^b) (nan if no bond)."""
+    T = perm.shape[1]
+    P = pair_a.shape[0]
+    N = sx.shape[1]
+    n_cb, CB = _col_blocks(T * P * 9)
+    tau = np.zeros((n_cb, N, CB))
+    _heisenberg_tau(sx, sy, sz, perm, pair_a, pair_b, tau)
+    partial = np.zeros((_n_row_blocks(N), n_cb * CB))
+    _quadform_csr(indptr, indices, data, tau, partial, False)
+    _finish_link(partial, k2_sum_csr(indptr, indices, data), 9, out)
+    partial[:, :] = 0.0
+    _quadform_csr(indptr, indices, data, tau, partial, True)
+    _finish_link(partial, bond_count_csr(indptr, indices, data), 9, out_bonds)
