@@ -22,6 +22,8 @@ Quantities (per group and temperature; ``units`` column of the table):
     abs_magnetization [⟨|m|⟩]  (Heisenberg: |m| the norm of the vector m)
     q2, q4            [⟨q²⟩], [⟨q⁴⟩]  (Heisenberg q² = Σ_μν q_μν², q⁴ = (q²)²)
     chi_sg            N [⟨q²⟩]
+    chi_sg_scaled     χ_SG / N^(1/3) (SK only): mean-field finite-size scaling has
+                      χ_SG = N^(1/3) F(N^(1/3)(T − T_c)), so these curves cross at T_c
     binder            Ising ½(3 − [⟨q⁴⟩]/[⟨q²⟩]²); Heisenberg ½(11 − 9 [⟨q⁴⟩]/[⟨q²⟩]²)
     chi_sg_kmin       N [⟨overlap_k2⟩] = χ_SG(k_min), k averaged over x̂, ŷ, ẑ (models with
                       positions; overlap_k2 is normalised like q², so χ(0)/χ(k_min) =
@@ -54,8 +56,9 @@ Equilibration: the same averages over logarithmic windows of sweeps [2^k, 2^(k+1
 whole run (thermalization included); the last two windows are compared (difference
 jackknifed over the samples that have both) and flagged beyond ``drift_sigma`` errors.
 
-Crossings: for each pair of sizes of a series, where g (and ξ_L/L) cross, jackknifed over
-the samples of both sizes; T_c estimates from successive pairs (stats.tc_estimates).
+Crossings: for each pair of sizes of a series, where g (and ξ_L/L, and for SK χ_SG/N^(1/3))
+cross, jackknifed over the samples of both sizes; T_c estimates from successive pairs
+(stats.tc_estimates).
 """
 from __future__ import annotations
 
@@ -434,7 +437,7 @@ def _units(group) -> dict:
     eu = group.samples[0].energy_unit
     return {
         "energy": f"{eu} per spin", "specific_heat": "k_B per spin", "abs_magnetization": "dimensionless",
-        "q2": "dimensionless", "q4": "dimensionless", "chi_sg": "dimensionless", "binder": "dimensionless", "chi_sg_kmin": "dimensionless",
+        "q2": "dimensionless", "q4": "dimensionless", "chi_sg": "dimensionless", "chi_sg_scaled": "dimensionless", "binder": "dimensionless", "chi_sg_kmin": "dimensionless",
         "xi": "a (lattice constant)", "xi_over_L": "dimensionless", "link_overlap": "dimensionless",
         "link_overlap_bonds": "dimensionless",
         "swap_acceptance": "dimensionless", "round_trips": "trips per ladder",
@@ -448,6 +451,8 @@ def _observables(group, q: dict, betas, heis: bool) -> dict:
     N = group.N
     out = {}
     out["chi_sg"] = stats.jk_apply(lambda a: N * a, q["q2"])
+    if group.model == "sk":  # mean field: χ_SG ∝ N^(1/3) at T_c (Ising and vector spins)
+        out["chi_sg_scaled"] = stats.jk_apply(lambda a: N ** (2.0 / 3.0) * a, q["q2"])
     if heis:
         out["binder"] = stats.jk_apply(lambda a, b: 0.5 * (11.0 - 9.0 * b / (a * a)), q["q2"], q["q4"])
     else:
@@ -530,8 +535,8 @@ def analyze_group(group: Group, drift_sigma: float = 3.0) -> GroupResult:
             add(name, q[name])
     if "q2" in q and "q4" in q:
         derived = _observables(group, q, betas, heis)
-        for name in ("chi_sg", "binder", "chi_sg_kmin", "xi", "xi_over_L", "link_overlap",
-                     "link_overlap_bonds", "identity_lhs", "identity_rhs", "identity_diff",
+        for name in ("chi_sg", "chi_sg_scaled", "binder", "chi_sg_kmin", "xi", "xi_over_L",
+                     "link_overlap", "link_overlap_bonds", "identity_lhs", "identity_rhs", "identity_diff",
                      "ql_implied"):
             if name in derived:
                 add(name, derived[name])
@@ -604,9 +609,13 @@ def _equilibration(group, base, units, betas, heis, drift_sigma):
 # ---- series: crossings and T_c --------------------------------------------------------------
 
 
+CROSSING_QUANTITIES = ("binder", "xi_over_L", "chi_sg_scaled")
+
+
 def analyze_series(series: str, results: list, interp: str = "linear", warn=None):
-    """Crossings between every pair of sizes (and T_c from successive pairs) for g and
-    ξ_L/L.  ``results``: GroupResults of one series.  Returns (cross_rows, tc_rows)."""
+    """Crossings between every pair of sizes (and T_c from successive pairs) for g,
+    ξ_L/L and (SK) χ_SG/N^(1/3).  ``results``: GroupResults of one series.
+    Returns (cross_rows, tc_rows)."""
     warn = warn or (lambda msg: None)
     by_size: dict = {}
     for r in results:
@@ -624,7 +633,7 @@ def analyze_series(series: str, results: list, interp: str = "linear", warn=None
     size_name = chosen[0].group.size_name
     sizes = [r.group.size for r in chosen]
     exponent = 1.0 if size_name == "L" else 1.0 / 3.0
-    for quantity in ("binder", "xi_over_L"):
+    for quantity in CROSSING_QUANTITIES:
         if not all(quantity in r.curves for r in chosen):
             continue
         successive = []

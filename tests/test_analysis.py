@@ -135,7 +135,9 @@ def test_grouping_of_mixed_files(mixed_result, mixed_runs):
     # crossings: only the sk_ising series has two sizes
     cross = res.tables["crossings"]
     assert {(c["series"], c["quantity"], c["size1"], c["size2"]) for c in cross} == \
-        {("sk_ising", "binder", 16, 32)}
+        {("sk_ising", "binder", 16, 32), ("sk_ising", "chi_sg_scaled", 16, 32)}
+    assert ("sk_ising_N16", "chi_sg_scaled") in q                 # mean field only
+    assert ("rkky_heisenberg_fcc_c0.05_L4", "chi_sg_scaled") not in q
 
 
 def test_grouping_key_ignores_seeds_and_output(mixed_runs):
@@ -185,6 +187,10 @@ def test_sk_ising_values_match_raw_arrays(mixed_result, mixed_runs):
     np.testing.assert_allclose(val, mabs.mean(0), rtol=1e-12)
     val, _ = _value(res, "sk_ising_N32", "chi_sg")
     np.testing.assert_allclose(val, N * q2.mean(0), rtol=1e-12)
+    # mean-field finite-size scaling variable χ_SG/N^(1/3), with its jackknife error
+    val, err = _value(res, "sk_ising_N32", "chi_sg_scaled")
+    np.testing.assert_allclose(val, N ** (2 / 3) * q2.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(err, N ** (2 / 3) * q2.std(0, ddof=1) / 2, rtol=1e-10)
     g_expected = 0.5 * (3 - q4.mean(0) / q2.mean(0) ** 2)
     val, err = _value(res, "sk_ising_N32", "binder")
     np.testing.assert_allclose(val, g_expected, rtol=1e-12)
@@ -437,7 +443,8 @@ def test_every_figure_shows_its_table(mixed_result):
     tables = {"table": read_csv(out / "table.csv"), "equilibration": read_csv(out / "equilibration.csv")}
     names = {(r.name, r.path.name) for r in res.figures}
     kinds = {n for n, _ in names}
-    assert {"binder", "chi_sg", "xi_over_L", "energy", "swap_acceptance", "equilibration"} <= kinds
+    assert {"binder", "chi_sg", "chi_sg_scaled", "xi_over_L", "energy", "swap_acceptance",
+            "equilibration"} <= kinds
     assert ("binder", "binder_sk_ising.png") in names
     n_curves = 0
     for rec in res.figures:
@@ -501,12 +508,13 @@ def test_hdf5_tables_equal_csv(mixed_result):
         assert len(f["inputs"]) == 14
 
 
-def test_crossing_row_consistent_with_curves(mixed_result):
-    (c,) = [r for r in mixed_result.tables["crossings"] if r["quantity"] == "binder"]
+@pytest.mark.parametrize("quantity", ["binder", "chi_sg_scaled"])
+def test_crossing_row_consistent_with_curves(mixed_result, quantity):
+    (c,) = [r for r in mixed_result.tables["crossings"] if r["quantity"] == quantity]
     from rkky_mc import stats
 
     def curve(group):
-        rows = sorted(_rows(mixed_result, group=group, quantity="binder"), key=lambda r: r["T"])
+        rows = sorted(_rows(mixed_result, group=group, quantity=quantity), key=lambda r: r["T"])
         return (np.array([r["T"] for r in rows]), np.array([r["value"] for r in rows]),
                 np.array([r["error"] for r in rows]))
 
