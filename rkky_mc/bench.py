@@ -17,7 +17,9 @@ tests, and skips the cold-cache start-up):
                   visiting orders included) and for the bare kernel; beside each the
                   bandwidth bound ``N × acceptance × bytes / bandwidth`` per attempted update
                   (× 3 field components for Heisenberg; for CSR couplings N → stored entries
-                  per row and bytes → value + column index) and the fraction of it reached;
+                  per row and bytes → value + column index) and the fraction of it reached
+                  (> 1 where deferred field updates apply several moves per pass over a
+                  walker's field rows, which the one-move-at-a-time bound does not model);
 * ``temperature_ratio``  Ising sweep cost at T = 3 over T = 0.5 (N = 1000, all 32 walkers at
                   one temperature);
 * ``build``       time to build dense RKKY couplings (N = 4000) and sparse ones (N ≈ 20 000);

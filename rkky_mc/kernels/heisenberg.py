@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .fields import FASTMATH, n_blocks
+from .fields import FASTMATH, batch_couplings, n_blocks
 from .rng import accept_exp, uniform
 
 _KW = dict(cache=True, fastmath=FASTMATH, error_model="numpy")
@@ -276,15 +276,6 @@ def _apply_moves(J, hx, hy, hz, w, rows, ds, nf):
 
 
 @njit(**_KW)
-def _gather_batch(J, sites, b0, b1, Jb):
-    """Jb[x, y] = J[sites[b0 + x], sites[b0 + y]] (couplings among the batch's sites)."""
-    for x in range(b1 - b0):
-        r = sites[b0 + x]
-        for y in range(b1 - b0):
-            Jb[x, y] = J[r, sites[b0 + y]]
-
-
-@njit(**_KW)
 def _dense_deferred(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted, w0, w1, mode):
     n = sites.shape[0]
     rows = np.empty(FLIP_BATCH, dtype=np.int64)           # site of each pending move
@@ -293,7 +284,7 @@ def _dense_deferred(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted, w0,
     Jb = np.empty((FLIP_BATCH, FLIP_BATCH), dtype=J.dtype)
     for b0 in range(0, n, FLIP_BATCH):
         b1 = min(b0 + FLIP_BATCH, n)
-        _gather_batch(J, sites, b0, b1, Jb)
+        batch_couplings(J, sites, b0, b1, Jb)
         for w in range(w0, w1):
             beta = beta_w[w] if mode != _OVERRELAX else 0.0  # (no β for over-relaxation)
             m = 0

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .fields import FASTMATH, n_blocks
+from .fields import FASTMATH, batch_couplings, n_blocks
 from .rng import accept_exp, uniform
 
 _KW = dict(cache=True, fastmath=FASTMATH, error_model="numpy")
@@ -171,16 +171,6 @@ def _apply_flips(J, fields, w, rows, cs, nf):
 
 
 @njit(**_KW)
-def _gather_batch(J, sites, b0, b1, Jb):
-    """Jb[x, y] = J[sites[b0 + x], sites[b0 + y]]: the couplings among the batch's sites,
-    gathered once per batch (independent loads) instead of one cache miss per pending flip."""
-    for x in range(b1 - b0):
-        r = sites[b0 + x]
-        for y in range(b1 - b0):
-            Jb[x, y] = J[r, sites[b0 + y]]
-
-
-@njit(**_KW)
 def _dense_deferred(J, spins, fields, beta_w, sites, rng, accepted, w0, w1, heatbath):
     n = sites.shape[0]
     rows = np.empty(FLIP_BATCH, dtype=np.int64)   # site of each pending flip
@@ -189,7 +179,7 @@ def _dense_deferred(J, spins, fields, beta_w, sites, rng, accepted, w0, w1, heat
     Jb = np.empty((FLIP_BATCH, FLIP_BATCH), dtype=J.dtype)
     for b0 in range(0, n, FLIP_BATCH):
         b1 = min(b0 + FLIP_BATCH, n)
-        _gather_batch(J, sites, b0, b1, Jb)
+        batch_couplings(J, sites, b0, b1, Jb)
         for w in range(w0, w1):
             beta = beta_w[w]
             m = 0
