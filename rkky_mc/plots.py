@@ -103,7 +103,8 @@ def _tc_text(tc_rows, series, quantity) -> str:
     for r in tc_rows:
         if r["series"] == series and r["quantity"] == quantity and np.isfinite(r["value"]):
             parts.append(f"{r['method'].replace('_', ' ')}: T = {r['value']:.3f} ± {r['error']:.3f}")
-    return "; ".join(parts)
+    # two estimates per line: the title must fit a one-panel figure
+    return "\n".join("; ".join(parts[k:k + 2]) for k in range(0, len(parts), 2))
 
 
 def make_figures(tables: dict, groups: list, out: Path, keep: bool = False) -> list:
