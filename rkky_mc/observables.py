@@ -68,20 +68,33 @@ def measure(sim) -> dict:
     }
 
 
+def _k2_total(sim) -> float:
+    """Σ_{i<j} J_ij² of the dense couplings: a constant of the sample, computed once per
+    Simulation (an O(N²) pass saved at every measurement)."""
+    k2 = getattr(sim, "_k2_total_dense", None)
+    if k2 is None:
+        k2 = float(kmeasure.k2_sum_dense(sim.J))
+        sim._k2_total_dense = k2
+    return k2
+
+
 def link_overlap(sim) -> np.ndarray:
     """J²-weighted link overlap per temperature and ladder pair, shape (T, P).
 
     The kernels take the couplings themselves and square them on the fly: no J∘J copy."""
     out = np.zeros((sim.T, sim.P))
+    k2 = _k2_total(sim) if sim.J is not None else -1.0
     if sim.heisenberg:
         spins = (sim.sx, sim.sy, sim.sz)
         if sim.J is not None:
-            kmeasure.heisenberg_link_overlap_dense(sim.J, *spins, sim.perm, sim.pair_a, sim.pair_b, out)
+            kmeasure.heisenberg_link_overlap_dense(sim.J, *spins, sim.perm, sim.pair_a, sim.pair_b, out,
+                                                   k2)
         else:
             kmeasure.heisenberg_link_overlap_csr(*sim.csr, *spins, sim.perm, sim.pair_a, sim.pair_b, out)
     else:
         if sim.J is not None:
-            kmeasure.ising_link_overlap_dense(sim.J, sim.spins, sim.perm, sim.pair_a, sim.pair_b, out)
+            kmeasure.ising_link_overlap_dense(sim.J, sim.spins, sim.perm, sim.pair_a, sim.pair_b, out,
+                                              k2)
         else:
             kmeasure.ising_link_overlap_csr(*sim.csr, sim.spins, sim.perm, sim.pair_a, sim.pair_b, out)
     return out

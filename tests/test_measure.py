@@ -249,6 +249,10 @@ def test_link_overlap_ising_dense_csr_reference(rng, dtype):
     np.testing.assert_allclose(dense, ref, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(csr, dense, rtol=1e-13, atol=1e-15)
     assert np.all(np.abs(dense) <= 1.0 + 1e-12)
+    # Σ J² passed in (cached by the simulation) gives the same bits as computing it
+    given = np.zeros((T, 6))
+    km.ising_link_overlap_dense(J, s, perm, pa, pb, given, km.k2_sum_dense(J))
+    assert np.array_equal(given, dense)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -266,6 +270,9 @@ def test_link_overlap_heisenberg_dense_csr_reference(rng, dtype):
     ref = ref_link_heis(J, sx, sy, sz, perm, pa, pb)
     np.testing.assert_allclose(dense, ref, rtol=1e-11, atol=1e-14)
     np.testing.assert_allclose(csr, dense, rtol=1e-13, atol=1e-15)
+    given = np.zeros((T, 3))
+    km.heisenberg_link_overlap_dense(J, sx, sy, sz, perm, pa, pb, given, km.k2_sum_dense(J))
+    assert np.array_equal(given, dense)
 
 
 def test_link_overlap_same_replica_is_one_and_no_bonds_is_nan(rng):

@@ -274,20 +274,23 @@ def bond_count_csr(indptr, indices, data):
     return s
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _ising_tau(spins, perm, pair_a, pair_b, tau):
-    """tau (n_cb, N, CB): column c = t·P+p at [c // CB, i, c % CB] = s_i^a s_i^b."""
+    """tau (n_cb, N, CB): column c = t·P+p at [c // CB, i, c % CB] = s_i^a s_i^b
+    (sites innermost: each walker's spins are read as a contiguous row)."""
     T = perm.shape[1]
     P = pair_a.shape[0]
     N = spins.shape[1]
     CB = tau.shape[2]
-    for i in prange(N):
-        for t in range(T):
-            for p in range(P):
-                wa = perm[pair_a[p], t]
-                wb = perm[pair_b[p], t]
-                c = t * P + p
-                tau[c // CB, i, c % CB] = np.float64(spins[wa, i]) * np.float64(spins[wb, i])
+    for t in range(T):
+        for p in range(P):
+            wa = perm[pair_a[p], t]
+            wb = perm[pair_b[p], t]
+            c = t * P + p
+            cb = c // CB
+            cc = c % CB
+            for i in range(N):
+                tau[cb, i, cc] = np.float64(spins[wa, i]) * np.float64(spins[wb, i])
 
 
 @njit(cache=True, parallel=True)
@@ -467,10 +470,11 @@ def _finish_link(partial, k2_total, ncomp, out):
 
 
 @njit(cache=True)
-def ising_link_overlap_dense(J, spins, perm, pair_a, pair_b, out):
+def ising_link_overlap_dense(J, spins, perm, pair_a, pair_b, out, k2_total=-1.0):
     """out[t, p] = q_l of ladders (pair_a[p], pair_b[p]) at temperature t, weights J_ij²
     from the dense (N, N) couplings J (symmetric; only the upper triangle is read; squared
-    in float64 on the fly).  Σ_{i<j} J_ij² is computed here; nan if it is 0."""
+    in float64 on the fly).  ``k2_total`` = Σ_{i<j} J_ij² (k2_sum_dense(J), a constant of
+    the sample: pass it to skip recomputing it); negative: computed here. nan if it is 0."""
     T = perm.shape[1]
     P = pair_a.shape[0]
     N = spins.shape[1]
@@ -479,7 +483,7 @@ def ising_link_overlap_dense(J, spins, perm, pair_a, pair_b, out):
     _ising_tau(spins, perm, pair_a, pair_b, tau)
     partial = np.zeros((_n_row_blocks(N), n_cb * CB))
     _quadform_dense(J, tau, partial)
-    _finish_link(partial, k2_sum_dense(J), 1, out)
+    _finish_link(partial, k2_sum_dense(J) if k2_total < 0.0 else k2_total, 1, out)
 
 
 @njit(cache=True)
@@ -497,9 +501,10 @@ def ising_link_overlap_csr(indptr, indices, data, spins, perm, pair_a, pair_b, o
 
 
 @njit(cache=True)
-def heisenberg_link_overlap_dense(J, sx, sy, sz, perm, pair_a, pair_b, out):
+def heisenberg_link_overlap_dense(J, sx, sy, sz, perm, pair_a, pair_b, out, k2_total=-1.0):
     """Heisenberg q_l = Σ_{i<j} J_ij² (S_i^a·S_j^a)(S_i^b·S_j^b) / Σ_{i<j} J_ij², as the sum
-    of 9 quadratic forms in T_i^{μν} = S_iμ^a S_iν^b.  out (T, P) float64."""
+    of 9 quadratic forms in T_i^{μν} = S_iμ^a S_iν^b.  out (T, P) float64; ``k2_total`` as
+    in ising_link_overlap_dense."""
     T = perm.shape[1]
     P = pair_a.shape[0]
     N = sx.shape[1]
@@ -508,7 +513,7 @@ def heisenberg_link_overlap_dense(J, sx, sy, sz, perm, pair_a, pair_b, out):
     _heisenberg_tau(sx, sy, sz, perm, pair_a, pair_b, tau)
     partial = np.zeros((_n_row_blocks(N), n_cb * CB))
     _quadform_dense(J, tau, partial)
-    _finish_link(partial, k2_sum_dense(J), 9, out)
+    _finish_link(partial, k2_sum_dense(J) if k2_total < 0.0 else k2_total, 9, out)
 
 
 @njit(cache=True)
