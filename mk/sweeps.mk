@@ -2,7 +2,7 @@
 # skips finished run files, resumes interrupted ones and starts missing ones. A stopped sweep
 # (Ctrl-C, SIGTERM, --max-walltime) exits 75, which make reports as an error: run it again.
 #   make sweep-demo                  tiny demo, seconds          -> runs/out/sweep_demo/
-#   make sweep-sk-ising              SK Ising, ~6 min (2 cores)  -> runs/out/sk_ising/
+#   make sweep-sk-ising              SK Ising, ~20 min (2 cores) -> runs/out/sk_ising/
 #   make sweep-sk-heisenberg         SK Heisenberg, ~13 min      -> runs/out/sk_heisenberg/
 #   make sweep-rkky-dilute           dilute RKKY, ~10 min        -> runs/out/rkky_dilute/
 #   make sweeps                      the three above
