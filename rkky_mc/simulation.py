@@ -66,12 +66,13 @@ class Simulation:
         self.W = self.T * self.R
         self.N = sample.n_spins
         self.heisenberg = sample.spin == "heisenberg"
-        # dense couplings: moves applied to the fields one at a time or deferred (same bits;
-        # which is faster depends on N)
-        self._dense_batch = (kheis if self.heisenberg else kising).dense_batch_mode(self.N)
         self.heatbath = a.update == "heatbath"
         self.overrelaxation = a.overrelaxation
         self.dtype = np.float32 if a.precision == "float32" else np.float64
+        # dense couplings: moves applied to the fields one at a time or deferred (same bits;
+        # which is faster depends on N and the precision)
+        self._dense_batch = (kheis if self.heisenberg else kising).dense_batch_mode(
+            self.N, np.dtype(self.dtype).itemsize)
         self.H = float(sample.field)
         self.pair_a, self.pair_b = (np.array(x, dtype=np.int64) for x in zip(*self.ladder_pairs(self.R))) \
             if self.R > 1 else (np.zeros(0, np.int64), np.zeros(0, np.int64))

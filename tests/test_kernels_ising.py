@@ -256,7 +256,9 @@ def test_deferred_dense_updates_are_bitwise_one_at_a_time(dtype, heatbath, n):
 
 def test_deferred_mode_choice():
     from rkky_mc.kernels.ising import DEFERRED_MIN_N, dense_batch_mode
-    assert dense_batch_mode(DEFERRED_MIN_N - 1) == 0 and dense_batch_mode(DEFERRED_MIN_N) == 1
+    for itemsize in (8, 4):
+        n = DEFERRED_MIN_N[itemsize]
+        assert dense_batch_mode(n - 1, itemsize) == 0 and dense_batch_mode(n, itemsize) == 1
 
 
 # -------------------------------------------------------------------- zero couplings

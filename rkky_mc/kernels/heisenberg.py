@@ -211,8 +211,8 @@ _HEATBATH = 1
 _OVERRELAX = 2
 
 
-def dense_batch_mode(N: int) -> int:
-    """The ``batch`` argument of the dense Heisenberg sweeps for N spins."""
+def dense_batch_mode(N: int, itemsize: int = 8) -> int:
+    """The ``batch`` argument of the dense Heisenberg sweeps for N spins (any precision)."""
     return 1 if N >= DEFERRED_MIN_N else 0
 
 

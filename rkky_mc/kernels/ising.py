@@ -53,15 +53,17 @@ _KW = dict(cache=True, fastmath=FASTMATH, error_model="numpy")
 # reassociation), and every walker draws the same random numbers: the results are the same bits
 # (tests/test_kernels_ising.py).
 FLIP_BATCH = 16
-# Deferred updates from this many spins on (measured with `rkky-mc bench`-style timings on
-# this project's 2-core AMD EPYC VM: equal at N ≈ 1000–1500, deferred 10–25 % faster at
-# N ≥ 2000 in float64 and float32, one at a time up to 20 % faster at N ≤ 1000 in float32).
-DEFERRED_MIN_N = 1500
+# Deferred updates from this many spins on, by bytes per coupling (measured through
+# Simulation.sweep on this project's 2-core AMD EPYC VM, 16 × 2 walkers, fresh random sites:
+# float64 N = 700 one at a time 44 vs 46 ns, N = 1000 73 vs 62 ns, N = 2000 134 vs 114 ns;
+# float32 N = 1000 35 vs 39 ns, N = 2000 58–68 vs 65–68 ns, N = 3000 110 vs 100 ns).
+DEFERRED_MIN_N = {8: 1000, 4: 2500}
 
 
-def dense_batch_mode(N: int) -> int:
-    """The ``batch`` argument of ising_sweep_dense for N spins (see above)."""
-    return 1 if N >= DEFERRED_MIN_N else 0
+def dense_batch_mode(N: int, itemsize: int = 8) -> int:
+    """The ``batch`` argument of ising_sweep_dense for N spins with couplings of
+    ``itemsize`` bytes (see above)."""
+    return 1 if N >= DEFERRED_MIN_N.get(itemsize, 1000) else 0
 
 
 @njit(**_KW)
