@@ -53,11 +53,14 @@ _KW = dict(cache=True, fastmath=FASTMATH, error_model="numpy")
 # reassociation), and every walker draws the same random numbers: the results are the same bits
 # (tests/test_kernels_ising.py).
 FLIP_BATCH = 16
-# Deferred updates from this many spins on, by bytes per coupling (measured through
+# Deferred updates from this many spins on, by bytes per coupling. Measured through
 # Simulation.sweep on this project's 2-core AMD EPYC VM, 16 × 2 walkers, fresh random sites:
-# float64 N = 700 one at a time 44 vs 46 ns, N = 1000 73 vs 62 ns, N = 2000 134 vs 114 ns;
-# float32 N = 1000 35 vs 39 ns, N = 2000 58–68 vs 65–68 ns, N = 3000 110 vs 100 ns).
-DEFERRED_MIN_N = {8: 1000, 4: 2500}
+# float64 N = 700 one at a time 44 vs deferred 46 ns, N = 1000 60.5 vs 58.7 ns, N = 2000 140
+# vs 129 ns; float32 N = 1000 35 vs 39 ns, N = 2000 73 vs 72 ns, N = 3000 110 vs 100 ns. At
+# N = 1000 the small gain costs the low-temperature sweeps most (the 16×16 gather per batch is
+# paid whatever the acceptance: a T = 0.5 sweep became only 2.9× cheaper than a T = 3 one,
+# 3.9–4.8× one at a time), hence float64 from N = 1500.
+DEFERRED_MIN_N = {8: 1500, 4: 2500}
 
 
 def dense_batch_mode(N: int, itemsize: int = 8) -> int:
