@@ -470,18 +470,36 @@ def _finish_link(partial, k2_total, ncomp, out):
 
 
 @njit(cache=True)
-def ising_link_overlap_dense(J, spins, perm, pair_a, pair_b, out, k2_total=-1.0):
-    """out[t, p] = q_l of ladders (pair_a[p], pair_b[p]) at temperature t, weights J_ij²
-    from the dense (N, N) couplings J (symmetric; only the upper triangle is read; squared
-    in float64 on the fly).  ``k2_total`` = Σ_{i<j} J_ij² (k2_sum_dense(J), a constant of
-    the sample: pass it to skip recomputing it); negative: computed here. nan if it is 0."""
+def _ising_link_setup(spins, perm, pair_a, pair_b):
+    """(tau, partial) for the Ising link-overlap kernels: τ filled, partial sums zeroed."""
     T = perm.shape[1]
     P = pair_a.shape[0]
     N = spins.shape[1]
     n_cb, CB = _col_blocks(T * P)
     tau = np.zeros((n_cb, N, CB))
     _ising_tau(spins, perm, pair_a, pair_b, tau)
-    partial = np.zeros((_n_row_blocks(N), n_cb * CB))
+    return tau, np.zeros((_n_row_blocks(N), n_cb * CB))
+
+
+@njit(cache=True)
+def _heisenberg_link_setup(sx, sy, sz, perm, pair_a, pair_b):
+    """(tau, partial) for the Heisenberg link-overlap kernels (9 columns per pair)."""
+    T = perm.shape[1]
+    P = pair_a.shape[0]
+    N = sx.shape[1]
+    n_cb, CB = _col_blocks(T * P * 9)
+    tau = np.zeros((n_cb, N, CB))
+    _heisenberg_tau(sx, sy, sz, perm, pair_a, pair_b, tau)
+    return tau, np.zeros((_n_row_blocks(N), n_cb * CB))
+
+
+@njit(cache=True)
+def ising_link_overlap_dense(J, spins, perm, pair_a, pair_b, out, k2_total=-1.0):
+    """out[t, p] = q_l of ladders (pair_a[p], pair_b[p]) at temperature t, weights J_ij²
+    from the dense (N, N) couplings J (symmetric; only the upper triangle is read; squared
+    in float64 on the fly).  ``k2_total`` = Σ_{i<j} J_ij² (k2_sum_dense(J), a constant of
+    the sample: pass it to skip recomputing it); negative: computed here. nan if it is 0."""
+    tau, partial = _ising_link_setup(spins, perm, pair_a, pair_b)
     _quadform_dense(J, tau, partial)
     _finish_link(partial, k2_sum_dense(J) if k2_total < 0.0 else k2_total, 1, out)
 
@@ -489,13 +507,7 @@ def ising_link_overlap_dense(J, spins, perm, pair_a, pair_b, out, k2_total=-1.0)
 @njit(cache=True)
 def ising_link_overlap_csr(indptr, indices, data, spins, perm, pair_a, pair_b, out):
     """As ising_link_overlap_dense with J in CSR form (indptr, indices, data)."""
-    T = perm.shape[1]
-    P = pair_a.shape[0]
-    N = spins.shape[1]
-    n_cb, CB = _col_blocks(T * P)
-    tau = np.zeros((n_cb, N, CB))
-    _ising_tau(spins, perm, pair_a, pair_b, tau)
-    partial = np.zeros((_n_row_blocks(N), n_cb * CB))
+    tau, partial = _ising_link_setup(spins, perm, pair_a, pair_b)
     _quadform_csr(indptr, indices, data, tau, partial, False)
     _finish_link(partial, k2_sum_csr(indptr, indices, data), 1, out)
 
@@ -505,13 +517,7 @@ def heisenberg_link_overlap_dense(J, sx, sy, sz, perm, pair_a, pair_b, out, k2_t
     """Heisenberg q_l = Σ_{i<j} J_ij² (S_i^a·S_j^a)(S_i^b·S_j^b) / Σ_{i<j} J_ij², as the sum
     of 9 quadratic forms in T_i^{μν} = S_iμ^a S_iν^b.  out (T, P) float64; ``k2_total`` as
     in ising_link_overlap_dense."""
-    T = perm.shape[1]
-    P = pair_a.shape[0]
-    N = sx.shape[1]
-    n_cb, CB = _col_blocks(T * P * 9)
-    tau = np.zeros((n_cb, N, CB))
-    _heisenberg_tau(sx, sy, sz, perm, pair_a, pair_b, tau)
-    partial = np.zeros((_n_row_blocks(N), n_cb * CB))
+    tau, partial = _heisenberg_link_setup(sx, sy, sz, perm, pair_a, pair_b)
     _quadform_dense(J, tau, partial)
     _finish_link(partial, k2_sum_dense(J) if k2_total < 0.0 else k2_total, 9, out)
 
@@ -519,13 +525,7 @@ def heisenberg_link_overlap_dense(J, sx, sy, sz, perm, pair_a, pair_b, out, k2_t
 @njit(cache=True)
 def heisenberg_link_overlap_csr(indptr, indices, data, sx, sy, sz, perm, pair_a, pair_b, out):
     """As heisenberg_link_overlap_dense with J in CSR form."""
-    T = perm.shape[1]
-    P = pair_a.shape[0]
-    N = sx.shape[1]
-    n_cb, CB = _col_blocks(T * P * 9)
-    tau = np.zeros((n_cb, N, CB))
-    _heisenberg_tau(sx, sy, sz, perm, pair_a, pair_b, tau)
-    partial = np.zeros((_n_row_blocks(N), n_cb * CB))
+    tau, partial = _heisenberg_link_setup(sx, sy, sz, perm, pair_a, pair_b)
     _quadform_csr(indptr, indices, data, tau, partial, False)
     _finish_link(partial, k2_sum_csr(indptr, indices, data), 9, out)
 
@@ -535,13 +535,7 @@ def ising_link_overlaps_csr(indptr, indices, data, spins, perm, pair_a, pair_b, 
     """Both link overlaps from one τ, J in CSR form: out[t, p] = q_l (J²-weighted, exactly
     as ising_link_overlap_csr), out_bonds[t, p] = q_b = (1/N_b) Σ_{i<j, J_ij ≠ 0}
     τ_ij^a τ_ij^b, τ_ij = s_i s_j (nan if there is no bond).  Both (T, P) float64."""
-    T = perm.shape[1]
-    P = pair_a.shape[0]
-    N = spins.shape[1]
-    n_cb, CB = _col_blocks(T * P)
-    tau = np.zeros((n_cb, N, CB))
-    _ising_tau(spins, perm, pair_a, pair_b, tau)
-    partial = np.zeros((_n_row_blocks(N), n_cb * CB))
+    tau, partial = _ising_link_setup(spins, perm, pair_a, pair_b)
     _quadform_csr(indptr, indices, data, tau, partial, False)
     _finish_link(partial, k2_sum_csr(indptr, indices, data), 1, out)
     partial[:, :] = 0.0
@@ -554,13 +548,7 @@ def heisenberg_link_overlaps_csr(indptr, indices, data, sx, sy, sz, perm, pair_a
                                  out_bonds):
     """Heisenberg twin of ising_link_overlaps_csr: out = q_l (as heisenberg_link_overlap_csr),
     out_bonds = q_b = (1/N_b) Σ_{i<j, J_ij ≠ 0} (S_i^a·S_j^a)(S_i^b·S_j^b) (nan if no bond)."""
-    T = perm.shape[1]
-    P = pair_a.shape[0]
-    N = sx.shape[1]
-    n_cb, CB = _col_blocks(T * P * 9)
-    tau = np.zeros((n_cb, N, CB))
-    _heisenberg_tau(sx, sy, sz, perm, pair_a, pair_b, tau)
-    partial = np.zeros((_n_row_blocks(N), n_cb * CB))
+    tau, partial = _heisenberg_link_setup(sx, sy, sz, perm, pair_a, pair_b)
     _quadform_csr(indptr, indices, data, tau, partial, False)
     _finish_link(partial, k2_sum_csr(indptr, indices, data), 9, out)
     partial[:, :] = 0.0
