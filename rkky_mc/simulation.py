@@ -123,7 +123,7 @@ class Simulation:
         self.flips = np.zeros(W, dtype=np.int64)
         self.energies = np.zeros(W, dtype=np.float64)
         self._sites_seq = np.arange(N, dtype=np.int64)
-        self._sites_rand = np.zeros(N, dtype=np.int64)
+        self._sites_rand = np.zeros((self.R, N), dtype=np.int64)  # one row per ladder
         self._make_views()
         self.recompute_fields()
 
@@ -192,19 +192,22 @@ class Simulation:
                 else:
                     kising.ising_sweep_csr(*self.csr, self.spins, self.fields, self.beta_w,
                                            self._sites_seq, self.rng_walkers, True, self.flips)
+            # Metropolis: random sites, one sequence per ladder. With one sequence for all
+            # walkers, zero-field free spins of two ladders would flip together and their
+            # overlap would never decorrelate.
+            elif self.J is None:  # sparse: sites, sweeps and energies in one compiled call
+                kising.ising_metropolis_sweep_csr(*self.csr, self.spins, self.fields,
+                                                  self.beta_w, self._sites_rand,
+                                                  self.rng_sites, self.rng_walkers, self.flips,
+                                                  self.H, self.energies)
             else:
-                # Metropolis: random sites, one sequence per ladder. With one sequence for all
-                # walkers, zero-field free spins of two ladders would flip together and their
-                # overlap would never decorrelate.
-                sites = self._sites_rand
                 for r, (spins, fields, beta_w, rng, flips) in enumerate(self._ladders):
+                    sites = self._sites_rand[r]
                     random_sites(self.rng_sites, r, sites)
-                    if self.J is not None:
-                        kising.ising_sweep_dense(self.J, spins, fields, beta_w, sites, rng, False, flips,
-                                                 self._dense_batch)
-                    else:
-                        kising.ising_sweep_csr(*self.csr, spins, fields, beta_w, sites, rng, False, flips)
-            kfields.ising_energies(self.spins, self.fields, self.H, self.energies)
+                    kising.ising_sweep_dense(self.J, spins, fields, beta_w, sites, rng, False,
+                                             flips, self._dense_batch)
+            if self.heatbath or self.J is not None:
+                kfields.ising_energies(self.spins, self.fields, self.H, self.energies)
         if self.T > 1:
             ktemp.tempering_swaps(self.energies, self.betas, self.perm, self.beta_w, self.rng_ladders,
                                   self.n_accepted, self.direction, self.half_trips)

@@ -254,6 +254,63 @@ def test_deferred_dense_updates_are_bitwise_one_at_a_time(dtype, heatbath, n):
         assert np.array_equal(getattr(one, name), getattr(deferred, name)), name
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("heatbath", [False, True], ids=["metropolis", "heatbath"])
+def test_csr_sweep_is_bitwise_the_dense_sweep(dtype, heatbath):
+    """CSR blocks run walker after walker with the stream in registers, dense blocks site
+    after site: the same spins, acceptance counts and streams bit for bit, and the same
+    field values (a dense update also adds c·0 for absent couplings: exact)."""
+    n = 60
+    J = random_couplings(n, seed=9, scale=1.5 / np.sqrt(n))
+    J[np.abs(J) < 0.15] = 0.0
+    betas = np.geomspace(0.2, 5.0, 7)
+    dense = Ising(J, 0.25, betas, seed=6, dtype=dtype)
+    csr = Ising(J, 0.25, betas, seed=6, dtype=dtype, sparse=True)
+    csr.fields[...] = dense.fields  # from-scratch sums differ in order between the two
+    gen = np.random.default_rng(5)
+    for _ in range(30):
+        sites = gen.integers(0, n, size=n + 3)
+        dense.sweep(heatbath, sites)
+        csr.sweep(heatbath, sites)
+    assert 0 < dense.accepted.sum() < 30 * (n + 3) * len(betas)
+    for name in ("spins", "rng", "accepted"):
+        assert np.array_equal(getattr(dense, name), getattr(csr, name)), name
+    assert (dense.fields == csr.fields).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_metropolis_sweep_is_bitwise_call_by_call(dtype):
+    """ising_metropolis_sweep_csr (sites, sweeps of R ladders and energies in one call)
+    equals random_sites + ising_sweep_csr per ladder + ising_energies, bit for bit."""
+    from rkky_mc.kernels.ising import ising_metropolis_sweep_csr
+    from rkky_mc.kernels.schedule import random_sites
+
+    n, R, T = 50, 3, 4
+    J = random_couplings(n, seed=12, scale=1.0 / np.sqrt(n))
+    J[np.abs(J) < 0.1] = 0.0
+    betas = np.tile(np.geomspace(0.3, 3.0, T), R)
+    fused = Ising(J, -0.2, betas, seed=8, dtype=dtype, sparse=True)
+    calls = Ising(J, -0.2, betas, seed=8, dtype=dtype, sparse=True)
+    rng_sites = [seed_streams(9, R) for _ in range(2)]
+    sites = np.zeros((R, n), dtype=np.int64)
+    e_fused = np.zeros(R * T)
+    for _ in range(20):
+        ising_metropolis_sweep_csr(*fused.csr, fused.spins, fused.fields, fused.beta_w, sites,
+                                   rng_sites[0], fused.rng, fused.accepted, fused.H, e_fused)
+        for r in range(R):
+            lad = slice(r * T, (r + 1) * T)
+            s = np.empty(n, dtype=np.int64)
+            random_sites(rng_sites[1], r, s)
+            ising_sweep_csr(*calls.csr, calls.spins[lad], calls.fields[lad],
+                            calls.beta_w[lad], s, calls.rng[lad], False, calls.accepted[lad])
+            assert np.array_equal(sites[r], s)
+        assert np.array_equal(e_fused, calls.energies())
+    assert calls.accepted.min() > 0
+    for name in ("spins", "fields", "rng", "accepted"):
+        assert np.array_equal(getattr(fused, name), getattr(calls, name)), name
+    assert np.array_equal(rng_sites[0], rng_sites[1])
+
+
 def test_deferred_mode_choice():
     from rkky_mc.kernels.ising import DEFERRED_MIN_N, dense_batch_mode
     for itemsize in (8, 4):
@@ -314,6 +371,38 @@ rng = seed_streams(1, W); acc = np.zeros(W, np.int64)
 for t in range(30):
     ising_sweep_dense(J, s, f, beta, gen.integers(0, N, L), rng, t % 2 == 1, acc, t % 3 == 0)
 out.update(ising_spins=s, ising_fields=f, ising_rng=rng, ising_acc=acc)
+# Ising sparse, fused Metropolis sweep of R = 2 ladders (N·W above the serial threshold)
+from rkky_mc.kernels.fields import ising_energies, local_fields_csr
+from rkky_mc.kernels.ising import ising_metropolis_sweep_csr, ising_sweep_csr
+Ns, Ws = 1000, 6
+rows = np.repeat(np.arange(Ns), 6); cols = (rows + gen.integers(1, Ns, rows.size)) % Ns
+Js = np.zeros((Ns, Ns)); Js[rows, cols] = gen.normal(0, 0.5, rows.size); Js = Js + Js.T
+indptr = np.concatenate([[0], np.cumsum((Js != 0).sum(axis=1))]).astype(np.int64)
+indices = np.nonzero(Js)[1].astype(np.int32); data = Js[Js != 0]
+out["n_blocks"] = np.append(out["n_blocks"], n_blocks(Ws, Ns * Ws))
+bs = np.tile(np.linspace(0.3, 3.0, Ws // 2), 2)
+s = gen.choice([-1.0, 1.0], (Ws, Ns)); f = np.empty_like(s); local_fields_csr(indptr, indices, data, s, 0.1, f)
+rng = seed_streams(3, Ws); rs = seed_streams(4, 2); acc = np.zeros(Ws, np.int64); e = np.zeros(Ws)
+buf = np.zeros((2, Ns), np.int64)
+for t in range(10):
+    ising_metropolis_sweep_csr(indptr, indices, data, s, f, bs, buf, rs, rng, acc, 0.1, e)
+for t in range(10):  # heat bath, whole walker range
+    ising_sweep_csr(indptr, indices, data, s, f, bs, buf[0], rng, True, acc)
+out.update(csr_spins=s, csr_fields=f, csr_rng=rng, csr_acc=acc, csr_e=e)
+# Heisenberg sparse: Metropolis, heat bath, over-relaxation
+from rkky_mc.kernels.fields import local_fields3_csr
+from rkky_mc.kernels.heisenberg import heisenberg_sweep_csr, heisenberg_overrelax_csr
+v = gen.normal(size=(3, Ws, Ns)); v /= np.linalg.norm(v, axis=0)
+sx, sy, sz = [np.ascontiguousarray(c) for c in v]
+hx, hy, hz = [np.empty_like(sx) for _ in range(3)]
+local_fields3_csr(indptr, indices, data, sx, sy, sz, 0.2, hx, hy, hz)
+rng = seed_streams(5, Ws); acc = np.zeros(Ws, np.int64)
+for t in range(6):
+    heisenberg_sweep_csr(indptr, indices, data, sx, sy, sz, hx, hy, hz, bs, buf[t % 2], rng,
+                         t % 2 == 1, acc)
+    heisenberg_overrelax_csr(indptr, indices, data, sx, sy, sz, hx, hy, hz, buf[0])
+out.update(csr_sx=sx, csr_sy=sy, csr_sz=sz, csr_hx=hx, csr_hy=hy, csr_hz=hz, csr_heis_rng=rng,
+           csr_heis_acc=acc)
 # Heisenberg: Metropolis, heat bath, over-relaxation
 v = gen.normal(size=(3, W, N)); v /= np.linalg.norm(v, axis=0)
 sx, sy, sz = [np.ascontiguousarray(c) for c in v]
@@ -355,10 +444,11 @@ def test_thread_count_independence(tmp_path):
     """
     one = run_thread_script(tmp_path / "t1.npz", 1)
     two = run_thread_script(tmp_path / "t2.npz", 2)
-    assert one["n_blocks"].tolist() == [1, 1]
-    assert two["n_blocks"].tolist() == [2, 1]  # parallel path taken; small work is serial
+    assert one["n_blocks"].tolist() == [1, 1, 1]
+    assert two["n_blocks"].tolist() == [2, 1, 2]  # parallel path taken; small work is serial
     assert_same_walkers(one, two)
     assert one["ising_acc"].min() > 0 and one["heis_acc"].min() > 0
+    assert one["csr_acc"].min() > 0
 
 
 @pytest.mark.slow

@@ -89,6 +89,17 @@ def batch_couplings(J, sites, b0, b1, Jb):
             Jb[x, y] = J[r, sites[b0 + y]]
 
 
+@njit(cache=True)
+def batch_coupling_row(J, sites, b0, b1, x, Jb):
+    """Jb[x, y] = J[sites[b0 + x], sites[b0 + y]] for the later sites y > x of the batch only:
+    all that the moves after one at batch position x need. Filled on demand (Ising, whose
+    moves are rare at low temperature: a whole 16×16 gather per batch cost T = 0.5 sweeps
+    more than their flips)."""
+    r = sites[b0 + x]
+    for y in range(x + 1, b1 - b0):
+        Jb[x, y] = J[r, sites[b0 + y]]
+
+
 # ------------------------------------------------------------- serial walker-range helpers
 # Dense fields: rows of J in groups of four, h_j += (s_i J_ij + s_i+1 J_i+1,j) + (s_i+2 J_i+2,j
 # + s_i+3 J_i+3,j) (then the remaining rows one by one): a fixed order, with a quarter of the

@@ -31,7 +31,7 @@ import numpy as np
 from numba import njit, prange
 
 from .fields import FASTMATH, batch_couplings, n_blocks
-from .rng import accept_exp, uniform
+from .rng import accept_exp, exp_test, u64_to_uniform, uniform, xoshiro_step
 
 _KW = dict(cache=True, fastmath=FASTMATH, error_model="numpy")
 
@@ -347,101 +347,102 @@ def _dense_deferred(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted, w0,
 
 
 # -------------------------------------------------------------------- CSR walker blocks
+# Walker outer, sites inner (as in ising.py): a sparse row is a handful of couplings, so
+# sharing it between walkers gains nothing, while one walker's six spin and field rows stay in
+# cache for its whole pass and its stream state in registers (loaded and stored once). With
+# the walker loop inside, the W walkers' elements of a site sit N apart in each of the six
+# arrays and compete for the same cache sets when N·itemsize is a multiple of 4 KiB. Indices
+# are cast to unsigned (no negative-index wraparound test). Each walker sees exactly the
+# operations of the site-outer order: the same bits.
+@njit(**_KW)
+def _csr_add(indptr, indices, data, fx, fy, fz, i, dx, dy, dz):
+    """Fields of row ``i``'s neighbours after spin i changed by (dx, dy, dz)."""
+    for k in range(indptr[i], indptr[i + 1]):
+        j = np.uint32(indices[k])
+        c = data[k]
+        fx[j] += dx * c
+        fy[j] += dy * c
+        fz[j] += dz * c
+
+
 @njit(**_KW)
 def _metropolis_csr_block(indptr, indices, data, sx, sy, sz, hx, hy, hz, beta_w, sites, rng,
                           accepted, w0, w1):
-    for ii in range(sites.shape[0]):
-        i = sites[ii]
-        k0 = indptr[i]
-        k1 = indptr[i + 1]
-        for w in range(w0, w1):
-            u1 = uniform(rng, w)
-            u2 = uniform(rng, w)
-            xn, yn, zn = uniform_direction(u1, u2)
-            x0 = sx[w, i]
-            y0 = sy[w, i]
-            z0 = sz[w, i]
-            de = -((xn - x0) * hx[w, i] + (yn - y0) * hy[w, i] + (zn - z0) * hz[w, i])
+    for w in range(w0, w1):
+        beta = beta_w[w]
+        ax, ay, az, fx, fy, fz = sx[w], sy[w], sz[w], hx[w], hy[w], hz[w]
+        s0, s1, s2, s3 = rng[w, 0], rng[w, 1], rng[w, 2], rng[w, 3]
+        n_acc = 0
+        for ii in range(sites.shape[0]):
+            i = np.uint64(sites[ii])
+            r1, s0, s1, s2, s3 = xoshiro_step(s0, s1, s2, s3)
+            r2, s0, s1, s2, s3 = xoshiro_step(s0, s1, s2, s3)
+            xn, yn, zn = uniform_direction(u64_to_uniform(r1), u64_to_uniform(r2))
+            x0 = ax[i]
+            y0 = ay[i]
+            z0 = az[i]
+            de = -((xn - x0) * fx[i] + (yn - y0) * fy[i] + (zn - z0) * fz[i])
             if de > 0.0:
-                if not accept_exp(rng, w, beta_w[w] * de):
+                r3, s0, s1, s2, s3 = xoshiro_step(s0, s1, s2, s3)
+                if not exp_test(u64_to_uniform(r3), beta * de):
                     continue
-            sx[w, i] = xn
-            sy[w, i] = yn
-            sz[w, i] = zn
-            dx = sx[w, i] - x0
-            dy = sy[w, i] - y0
-            dz = sz[w, i] - z0
-            for k in range(k0, k1):
-                j = indices[k]
-                c = data[k]
-                hx[w, j] += dx * c
-                hy[w, j] += dy * c
-                hz[w, j] += dz * c
-            accepted[w] += 1
+            ax[i] = xn
+            ay[i] = yn
+            az[i] = zn
+            _csr_add(indptr, indices, data, fx, fy, fz, i, ax[i] - x0, ay[i] - y0, az[i] - z0)
+            n_acc += 1
+        rng[w, 0], rng[w, 1], rng[w, 2], rng[w, 3] = s0, s1, s2, s3
+        accepted[w] += n_acc
 
 
 @njit(**_KW)
 def _heatbath_csr_block(indptr, indices, data, sx, sy, sz, hx, hy, hz, beta_w, sites, rng,
                         accepted, w0, w1):
-    for ii in range(sites.shape[0]):
-        i = sites[ii]
-        k0 = indptr[i]
-        k1 = indptr[i + 1]
-        for w in range(w0, w1):
-            u1 = uniform(rng, w)
-            u2 = uniform(rng, w)
-            xn, yn, zn = heatbath_direction(hx[w, i], hy[w, i], hz[w, i], beta_w[w], u1, u2)
-            x0 = sx[w, i]
-            y0 = sy[w, i]
-            z0 = sz[w, i]
-            sx[w, i] = xn
-            sy[w, i] = yn
-            sz[w, i] = zn
-            dx = sx[w, i] - x0
-            dy = sy[w, i] - y0
-            dz = sz[w, i] - z0
-            for k in range(k0, k1):
-                j = indices[k]
-                c = data[k]
-                hx[w, j] += dx * c
-                hy[w, j] += dy * c
-                hz[w, j] += dz * c
-            accepted[w] += 1
+    for w in range(w0, w1):
+        beta = beta_w[w]
+        ax, ay, az, fx, fy, fz = sx[w], sy[w], sz[w], hx[w], hy[w], hz[w]
+        s0, s1, s2, s3 = rng[w, 0], rng[w, 1], rng[w, 2], rng[w, 3]
+        for ii in range(sites.shape[0]):
+            i = np.uint64(sites[ii])
+            r1, s0, s1, s2, s3 = xoshiro_step(s0, s1, s2, s3)
+            r2, s0, s1, s2, s3 = xoshiro_step(s0, s1, s2, s3)
+            xn, yn, zn = heatbath_direction(fx[i], fy[i], fz[i], beta, u64_to_uniform(r1),
+                                            u64_to_uniform(r2))
+            x0 = ax[i]
+            y0 = ay[i]
+            z0 = az[i]
+            ax[i] = xn
+            ay[i] = yn
+            az[i] = zn
+            _csr_add(indptr, indices, data, fx, fy, fz, i, ax[i] - x0, ay[i] - y0, az[i] - z0)
+        rng[w, 0], rng[w, 1], rng[w, 2], rng[w, 3] = s0, s1, s2, s3
+        accepted[w] += sites.shape[0]
 
 
 @njit(**_KW)
 def _overrelax_csr_block(indptr, indices, data, sx, sy, sz, hx, hy, hz, sites, w0, w1):
-    for ii in range(sites.shape[0]):
-        i = sites[ii]
-        k0 = indptr[i]
-        k1 = indptr[i + 1]
-        for w in range(w0, w1):
-            fx = np.float64(hx[w, i])
-            fy = np.float64(hy[w, i])
-            fz = np.float64(hz[w, i])
-            h2 = fx * fx + fy * fy + fz * fz
+    for w in range(w0, w1):
+        ax, ay, az, fx, fy, fz = sx[w], sy[w], sz[w], hx[w], hy[w], hz[w]
+        for ii in range(sites.shape[0]):
+            i = np.uint64(sites[ii])
+            gx = np.float64(fx[i])
+            gy = np.float64(fy[i])
+            gz = np.float64(fz[i])
+            h2 = gx * gx + gy * gy + gz * gz
             if not h2 > 0.0:
                 continue
-            x0 = sx[w, i]
-            y0 = sy[w, i]
-            z0 = sz[w, i]
-            f = 2.0 * (x0 * fx + y0 * fy + z0 * fz) / h2
-            xn = f * fx - x0
-            yn = f * fy - y0
-            zn = f * fz - z0
+            x0 = ax[i]
+            y0 = ay[i]
+            z0 = az[i]
+            f = 2.0 * (x0 * gx + y0 * gy + z0 * gz) / h2
+            xn = f * gx - x0
+            yn = f * gy - y0
+            zn = f * gz - z0
             g = 1.5 - 0.5 * (xn * xn + yn * yn + zn * zn)
-            sx[w, i] = xn * g
-            sy[w, i] = yn * g
-            sz[w, i] = zn * g
-            dx = sx[w, i] - x0
-            dy = sy[w, i] - y0
-            dz = sz[w, i] - z0
-            for k in range(k0, k1):
-                j = indices[k]
-                c = data[k]
-                hx[w, j] += dx * c
-                hy[w, j] += dy * c
-                hz[w, j] += dz * c
+            ax[i] = xn * g
+            ay[i] = yn * g
+            az[i] = zn * g
+            _csr_add(indptr, indices, data, fx, fy, fz, i, ax[i] - x0, ay[i] - y0, az[i] - z0)
 
 
 # ------------------------------------------------------------------------------ sweeps

@@ -14,8 +14,9 @@ Moves
 heat bath: visits whose draw differs from the old spin).
 
 Threading: walkers are split into ``min(W, numba.get_num_threads())`` contiguous blocks, one
-per ``prange`` iteration. Within a block the site loop is outside (row i of J is loaded once
-and serves every walker of the block), the walker loop inside. Walker w only ever uses its own
+per ``prange`` iteration. Within a dense block the site loop is outside (row i of J is loaded
+once and serves every walker of the block), the walker loop inside; CSR blocks run one walker
+after another (see there). Walker w only ever uses its own
 stream ``rng[w]``, its own spins and fields, and the same compiled arithmetic, so its results
 are bit-for-bit independent of the thread count. Calls with little work
 (``len(sites) * W < fields.PARALLEL_MIN_WORK``) run serially in the calling thread (one
@@ -29,8 +30,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .fields import FASTMATH, batch_couplings, n_blocks
-from .rng import accept_exp, uniform
+from .fields import FASTMATH, _ising_energies_range, batch_coupling_row, n_blocks
+from .rng import accept_exp, exp_test, u64_to_uniform, uniform, xoshiro_step
+from .schedule import random_sites
 
 _KW = dict(cache=True, fastmath=FASTMATH, error_model="numpy")
 
@@ -44,8 +46,8 @@ _KW = dict(cache=True, fastmath=FASTMATH, error_model="numpy")
 # deferred (batch = 1): the sites are taken in batches of FLIP_BATCH. Within a batch each
 #   walker decides its moves site after site, bringing the visited site's field up to date from
 #   its pending flips of the batch (h_i = fields[w, i] + c_a J[r_a, i], pending flips a in their
-#   order, with J[r_a, i] from a small matrix of the couplings among the batch's sites gathered
-#   once per batch); then its flips are added to its field row up to eight per pass. The field
+#   order, with J[r_a, i] from a small matrix of the couplings among the batch's sites, whose
+#   row for batch position a is gathered when some walker first flips there); then its flips are added to its field row up to eight per pass. The field
 #   row is read and written once per pass instead of once per flip: about half the memory
 #   traffic once rows of J and fields no longer fit in L2 (large N).
 # Each field element receives exactly the additions of the one-at-a-time update, in the same
@@ -54,13 +56,13 @@ _KW = dict(cache=True, fastmath=FASTMATH, error_model="numpy")
 # (tests/test_kernels_ising.py).
 FLIP_BATCH = 16
 # Deferred updates from this many spins on, by bytes per coupling. Measured through
-# Simulation.sweep on this project's 2-core AMD EPYC VM, 16 × 2 walkers, fresh random sites:
-# float64 N = 700 one at a time 44 vs deferred 46 ns, N = 1000 60.5 vs 58.7 ns, N = 2000 140
-# vs 129 ns; float32 N = 1000 35 vs 39 ns, N = 2000 73 vs 72 ns, N = 3000 110 vs 100 ns. At
-# N = 1000 the small gain costs the low-temperature sweeps most (the 16×16 gather per batch is
-# paid whatever the acceptance: a T = 0.5 sweep became only 2.9× cheaper than a T = 3 one,
-# 3.9–4.8× one at a time), hence float64 from N = 1500.
-DEFERRED_MIN_N = {8: 1500, 4: 2500}
+# Simulation.sweep on this project's 2-core AMD EPYC VM, 16 × 2 walkers on the bench ladder
+# (one at a time vs deferred, ns per attempt, interleaved; /tmp-style A/B in the issue-6 note):
+# float64 N = 700 44.7 vs 48.4, N = 1000 72.0 vs 63.9; float32 N = 1000 36.9 vs 39.4,
+# N = 2000 75.4 vs 73.2. The coupling rows are gathered on demand: a whole 16×16 gather per
+# batch was paid whatever the acceptance and made a T = 0.5 sweep at N = 1000 only 2.9× cheaper
+# than a T = 3 one; on demand it is 4.0× (one at a time 4.7×).
+DEFERRED_MIN_N = {8: 1000, 4: 2000}
 
 
 def dense_batch_mode(N: int, itemsize: int = 8) -> int:
@@ -182,9 +184,10 @@ def _dense_deferred(J, spins, fields, beta_w, sites, rng, accepted, w0, w1, heat
     pos = np.empty(FLIP_BATCH, dtype=np.int64)    # its index in the batch
     cs = np.empty(FLIP_BATCH, dtype=fields.dtype)  # 2 s_new
     Jb = np.empty((FLIP_BATCH, FLIP_BATCH), dtype=J.dtype)
+    have = np.zeros(FLIP_BATCH, dtype=np.bool_)  # rows of Jb gathered for this batch
     for b0 in range(0, n, FLIP_BATCH):
         b1 = min(b0 + FLIP_BATCH, n)
-        batch_couplings(J, sites, b0, b1, Jb)
+        have[:] = False
         for w in range(w0, w1):
             beta = beta_w[w]
             m = 0
@@ -205,6 +208,9 @@ def _dense_deferred(J, spins, fields, beta_w, sites, rng, accepted, w0, w1, heat
                         if not accept_exp(rng, w, beta * de):
                             continue
                 spins[w, i] = -s
+                if not have[ii - b0]:
+                    batch_coupling_row(J, sites, b0, b1, ii - b0, Jb)
+                    have[ii - b0] = True
                 rows[m] = i
                 pos[m] = ii - b0
                 cs[m] = -(s + s)
@@ -225,45 +231,69 @@ def _dense_block(J, spins, fields, beta_w, sites, rng, accepted, w0, w1, heatbat
 
 
 # ----------------------------------------------------------------------------- CSR blocks
+# Walker outer, sites inner: a sparse row is a handful of couplings, so sharing it between
+# walkers gains nothing, while one walker's spins, fields and stream stay in L1 and registers
+# for the whole pass (its stream state is loaded once and stored once). Indices are cast to
+# unsigned, which spares numba's negative-index wraparound test on every access. Each walker
+# sees exactly the operations of the site-outer order, so the bits are the same.
+@njit(**_KW)
+def _metropolis_csr_walker(indptr, indices, data, spins, fields, beta_w, sites, rng, w):
+    """Walker ``w``'s Metropolis pass over ``sites``; returns its number of flips."""
+    beta = beta_w[w]
+    sw = spins[w]
+    fw = fields[w]
+    s0, s1, s2, s3 = rng[w, 0], rng[w, 1], rng[w, 2], rng[w, 3]
+    n_flips = 0
+    for ii in range(sites.shape[0]):
+        i = np.uint64(sites[ii])
+        s = sw[i]
+        two_s = s + s
+        de = two_s * fw[i]
+        if de > 0:
+            r, s0, s1, s2, s3 = xoshiro_step(s0, s1, s2, s3)
+            if not exp_test(u64_to_uniform(r), beta * de):
+                continue
+        sw[i] = -s
+        c = -two_s
+        for k in range(indptr[i], indptr[i + 1]):
+            fw[np.uint32(indices[k])] += c * data[k]
+        n_flips += 1
+    rng[w, 0], rng[w, 1], rng[w, 2], rng[w, 3] = s0, s1, s2, s3
+    return n_flips
+
+
 @njit(**_KW)
 def _metropolis_csr_block(indptr, indices, data, spins, fields, beta_w, sites, rng, accepted,
                           w0, w1):
-    for ii in range(sites.shape[0]):
-        i = sites[ii]
-        k0 = indptr[i]
-        k1 = indptr[i + 1]
-        for w in range(w0, w1):
-            s = spins[w, i]
-            two_s = s + s
-            de = two_s * fields[w, i]
-            if de > 0:
-                if not accept_exp(rng, w, beta_w[w] * de):
-                    continue
-            spins[w, i] = -s
-            c = -two_s
-            for k in range(k0, k1):
-                fields[w, indices[k]] += c * data[k]
-            accepted[w] += 1
+    for w in range(w0, w1):
+        accepted[w] += _metropolis_csr_walker(indptr, indices, data, spins, fields, beta_w,
+                                              sites, rng, w)
 
 
 @njit(**_KW)
 def _heatbath_csr_block(indptr, indices, data, spins, fields, beta_w, sites, rng, accepted,
                         w0, w1):
-    for ii in range(sites.shape[0]):
-        i = sites[ii]
-        k0 = indptr[i]
-        k1 = indptr[i + 1]
-        for w in range(w0, w1):
-            s = spins[w, i]
-            p_up = 1.0 / (1.0 + np.exp(-2.0 * beta_w[w] * fields[w, i]))
-            up = uniform(rng, w) < p_up
+    for w in range(w0, w1):
+        beta = beta_w[w]
+        sw = spins[w]
+        fw = fields[w]
+        s0, s1, s2, s3 = rng[w, 0], rng[w, 1], rng[w, 2], rng[w, 3]
+        n_flips = 0
+        for ii in range(sites.shape[0]):
+            i = np.uint64(sites[ii])
+            s = sw[i]
+            p_up = 1.0 / (1.0 + np.exp(-2.0 * beta * fw[i]))
+            r, s0, s1, s2, s3 = xoshiro_step(s0, s1, s2, s3)
+            up = u64_to_uniform(r) < p_up
             if up == (s > 0):
                 continue
-            spins[w, i] = -s
+            sw[i] = -s
             c = -(s + s)
-            for k in range(k0, k1):
-                fields[w, indices[k]] += c * data[k]
-            accepted[w] += 1
+            for k in range(indptr[i], indptr[i + 1]):
+                fw[np.uint32(indices[k])] += c * data[k]
+            n_flips += 1
+        rng[w, 0], rng[w, 1], rng[w, 2], rng[w, 3] = s0, s1, s2, s3
+        accepted[w] += n_flips
 
 
 # ------------------------------------------------------------------------------ sweeps
@@ -308,3 +338,34 @@ def ising_sweep_csr(indptr, indices, data, spins, fields, beta_w, sites, rng, he
             else:
                 _metropolis_csr_block(indptr, indices, data, spins, fields, beta_w, sites,
                                       rng, accepted, w0, w1)
+
+
+@njit(parallel=True, **_KW)
+def ising_metropolis_sweep_csr(indptr, indices, data, spins, fields, beta_w, sites, rng_sites,
+                               rng, accepted, H, energies):
+    """A whole Metropolis sweep of R ladders in one call, CSR couplings: ladder r (walkers
+    ``r*T … (r+1)*T − 1``, T = W / R) visits ``sites[r]``, first refilled with random sites
+    from stream r of ``rng_sites``; then every walker's total energy goes to ``energies``.
+
+    The same bits as ``random_sites`` and ``ising_sweep_csr`` per ladder followed by
+    ``fields.ising_energies`` (what Simulation.sweep did call by call): one compiled call
+    instead of 2R + 1 saves the Python dispatch (~10 µs a sweep, about 10 % at EA L = 8).
+    ``sites``: (R, n) int64 buffer.
+    """
+    R = sites.shape[0]
+    for r in range(R):
+        random_sites(rng_sites, r, sites[r])
+    W = spins.shape[0]
+    T = W // R
+    nb = n_blocks(W, sites.shape[1] * W)
+    if nb <= 1:
+        for w in range(W):
+            accepted[w] += _metropolis_csr_walker(indptr, indices, data, spins, fields,
+                                                  beta_w, sites[w // T], rng, w)
+            _ising_energies_range(spins, fields, H, energies, w, w + 1)
+    else:
+        for b in prange(nb):
+            for w in range((b * W) // nb, ((b + 1) * W) // nb):
+                accepted[w] += _metropolis_csr_walker(indptr, indices, data, spins, fields,
+                                                      beta_w, sites[w // T], rng, w)
+                _ising_energies_range(spins, fields, H, energies, w, w + 1)
