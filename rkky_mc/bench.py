@@ -21,7 +21,7 @@ tests, and skips the cold-cache start-up):
                   (> 1 where deferred field updates apply several moves per pass over a
                   walker's field rows, which the one-move-at-a-time bound does not model);
 * ``temperature_ratio``  Ising sweep cost at T = 3 over T = 0.5 (N = 1000, all 32 walkers at
-                  one temperature);
+                  one temperature), as run and with every flip applied one at a time;
 * ``build``       time to build dense RKKY couplings (N = 4000) and sparse ones (N ≈ 20 000);
 * ``startup``     wall time of a tiny ``rkky-mc run`` (subprocess) with a cold and a warm
                   numba cache;
@@ -218,9 +218,12 @@ def _ising_kernel(sim):
     def run():
         for r, (s, f, b, g, fl) in enumerate(views):
             if sim.J is not None:
-                kising.ising_sweep_dense(sim.J, s, f, b, sites[r], g, False, fl, sim._dense_batch)
+                kising.ising_sweep_dense(sim.J, s, f, b, sites[r], g, False, fl,
+                                         sim._dense_batch[r * T:(r + 1) * T])
             else:
                 kising.ising_sweep_csr(*sim.csr, s, f, b, sites[r], g, False, fl)
+        if sim.J is not None:
+            sim.choose_deferred()  # as Simulation.sweep does (a few µs)
     return run
 
 
@@ -305,23 +308,31 @@ _RKKY_DENSE_4000 = {"model": "rkky", "L": 20, "concentration": 0.125, "seed": 1}
 
 
 def bench_temperature_ratio(quick: bool) -> dict:
-    """Dense Ising N = 1000 (SK), all 32 walkers at T = 0.5, then all at T = 3."""
+    """Dense Ising N = 1000 (SK), all 32 walkers at T = 0.5, then all at T = 3: the sweeps as
+    run (each walker one at a time or deferred by its acceptance), and with every flip applied
+    one at a time (the cost model of the issue: one row pass per accepted flip)."""
     res = {}
-    for T in (0.5, 3.0):
-        sim, _ = _simulation({"model": "sk", "N": 1000, "seed": 1}, {"seed": 2})
-        sim.beta_w[:] = 1.0 / T
-        kern = _ising_kernel(sim)
-        for _ in range(20 if quick else 100):  # equilibrate at this temperature
-            kern()
-        f0 = sim.flips.sum()
-        n = 3 if quick else 15
-        wall, cpu = _median_timing(lambda: [kern() for _ in range(n)], 3 if quick else 5)
-        reps = 3 if quick else 5
-        acc = (sim.flips.sum() - f0) / (n * reps * sim.N * sim.W)
-        per = 1e9 / (n * sim.N * sim.W)
-        res[f"T{T:g}"] = {"ns": wall * per, "ns_cpu": cpu * per, "acceptance": float(acc)}
-    res["ratio"] = res["T3"]["ns"] / res["T0.5"]["ns"]
-    res["ratio_cpu"] = res["T3"]["ns_cpu"] / res["T0.5"]["ns_cpu"]
+    for policy in ("", "one_at_a_time_"):
+        for T in (0.5, 3.0):
+            sim, _ = _simulation({"model": "sk", "N": 1000, "seed": 1}, {"seed": 2})
+            sim.beta_w[:] = 1.0 / T
+            if policy:
+                sim._defer_from = np.inf
+                sim._dense_batch[:] = 0
+            kern = _ising_kernel(sim)
+            for _ in range(20 if quick else 100):  # equilibrate at this temperature
+                kern()
+            f0 = sim.flips.sum()
+            n = 3 if quick else 15
+            reps = 3 if quick else 5
+            wall, cpu = _median_timing(lambda: [kern() for _ in range(n)], reps)
+            acc = (sim.flips.sum() - f0) / (n * reps * sim.N * sim.W)
+            per = 1e9 / (n * sim.N * sim.W)
+            res[f"{policy}T{T:g}"] = {"ns": wall * per, "ns_cpu": cpu * per,
+                                      "acceptance": float(acc),
+                                      "deferred_walkers": int(sim._dense_batch.sum())}
+        res[f"{policy}ratio"] = res[f"{policy}T3"]["ns"] / res[f"{policy}T0.5"]["ns"]
+        res[f"{policy}ratio_cpu"] = res[f"{policy}T3"]["ns_cpu"] / res[f"{policy}T0.5"]["ns_cpu"]
     res["target"] = TARGETS["temperature_ratio"][2]
     return res
 
@@ -702,6 +713,10 @@ def format_table(res: dict) -> str:
     lines.append(f"Ising N=1000 all walkers at T=0.5: {tr['T0.5']['ns']:.1f} ns (acc "
                  f"{tr['T0.5']['acceptance']:.3f}); at T=3: {tr['T3']['ns']:.1f} ns (acc "
                  f"{tr['T3']['acceptance']:.3f}); ratio {tr['ratio']:.2f} (target ≥ 3)")
+    lines.append(f"  with every flip applied one at a time: {tr['one_at_a_time_T0.5']['ns']:.1f} "
+                 f"and {tr['one_at_a_time_T3']['ns']:.1f} ns, ratio "
+                 f"{tr['one_at_a_time_ratio']:.2f} (deferred walkers at T=3 as run: "
+                 f"{tr['T3']['deferred_walkers']} of 32)")
     po = res["python_overhead"]
     lines.append(f"small N (SK N={po['N']}, W={po['W']}): sweep {po['sweep_us']:.1f} µs, kernels "
                  f"{po['kernels_us']:.1f} µs, overhead {po['overhead_us']:.1f} µs; measurement "

@@ -70,9 +70,14 @@ class Simulation:
         self.overrelaxation = a.overrelaxation
         self.dtype = np.float32 if a.precision == "float32" else np.float64
         # dense couplings: moves applied to the fields one at a time or deferred (same bits;
-        # which is faster depends on N and the precision)
-        self._dense_batch = (kheis if self.heisenberg else kising).dense_batch_mode(
-            self.N, np.dtype(self.dtype).itemsize)
+        # which is faster depends on N, the precision and, for Ising, each walker's acceptance)
+        itemsize = np.dtype(self.dtype).itemsize
+        if self.heisenberg:
+            self._dense_batch = kheis.dense_batch_mode(self.N, itemsize)
+        else:
+            self._defer_from = kising.deferred_min_acceptance(self.N, itemsize)
+            self._dense_batch = np.full(self.W, self._defer_from <= 0.0, dtype=np.uint8)
+            self._flips_seen = np.zeros(self.W, dtype=np.int64)
         self.H = float(sample.field)
         self.pair_a, self.pair_b = (np.array(x, dtype=np.int64) for x in zip(*self.ladder_pairs(self.R))) \
             if self.R > 1 else (np.zeros(0, np.int64), np.zeros(0, np.int64))
@@ -136,7 +141,8 @@ class Simulation:
         T = self.T
         self._ladders = [
             tuple(a[r * T:(r + 1) * T] for a in (self.spins, self.fields, self.beta_w,
-                                                 self.rng_walkers, self.flips))
+                                                 self.rng_walkers, self.flips,
+                                                 self._dense_batch))
             for r in range(self.R)
         ]
 
@@ -201,17 +207,28 @@ class Simulation:
                                                   self.rng_sites, self.rng_walkers, self.flips,
                                                   self.H, self.energies)
             else:
-                for r, (spins, fields, beta_w, rng, flips) in enumerate(self._ladders):
+                for r, (spins, fields, beta_w, rng, flips, batch) in enumerate(self._ladders):
                     sites = self._sites_rand[r]
                     random_sites(self.rng_sites, r, sites)
                     kising.ising_sweep_dense(self.J, spins, fields, beta_w, sites, rng, False,
-                                             flips, self._dense_batch)
+                                             flips, batch)
             if self.heatbath or self.J is not None:
                 kfields.ising_energies(self.spins, self.fields, self.H, self.energies)
+            if self.J is not None:
+                self.choose_deferred()
         if self.T > 1:
             ktemp.tempering_swaps(self.energies, self.betas, self.perm, self.beta_w, self.rng_ladders,
                                   self.n_accepted, self.direction, self.half_trips)
         self.sweeps_done += 1
+
+    def choose_deferred(self):
+        """Ising, dense: defer the flips of the walkers that accepted at least the fraction
+        ``_defer_from`` of their attempts in the sweep just done (kernels/ising.py,
+        DEFERRED_MIN_ACCEPTANCE). Affects speed only, never the results."""
+        if 0.0 < self._defer_from < np.inf:
+            np.greater_equal(self.flips - self._flips_seen, self._defer_from * self.N,
+                             out=self._dense_batch, casting="unsafe")
+            self._flips_seen[:] = self.flips
 
     def refresh_due(self) -> bool:
         """Whether the next sweep starts with a from-scratch field recomputation (float32)."""
@@ -243,6 +260,8 @@ class Simulation:
                 raise ValueError(f"checkpoint array {name}: {value.shape} {value.dtype}, "
                                  f"this run needs {current.shape} {current.dtype}")
             current[...] = value  # in place: the per-ladder views stay valid
+        if not self.heisenberg:
+            self._flips_seen[:] = self.flips
         self.sweeps_done = int(state["sweeps_done"])
         self.update_energies()
 

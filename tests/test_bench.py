@@ -62,6 +62,8 @@ def test_bench_quick_json_reports_every_figure():
         assert (r["target_ns"] is None) == (r["name"] not in TARGETS)
     tr = res["temperature_ratio"]
     assert positive(tr["ratio"]) and positive(tr["T0.5"]["ns"]) and positive(tr["T3"]["ns"])
+    assert positive(tr["one_at_a_time_ratio"]) and tr["one_at_a_time_T3"]["deferred_walkers"] == 0
+    assert tr["T0.5"]["acceptance"] < tr["T3"]["acceptance"]
     assert tr["T0.5"]["acceptance"] < tr["T3"]["acceptance"]
     ro = res["run_overhead"]["ising"]
     assert {"overhead", "overhead_short_run", "fixed_s", "bare_s", "run_s"} <= set(ro)

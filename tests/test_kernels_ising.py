@@ -240,18 +240,21 @@ def test_deferred_dense_updates_are_bitwise_one_at_a_time(dtype, heatbath, n):
     J = random_couplings(n, seed=n, scale=1.5 / np.sqrt(n))
     betas = np.geomspace(0.2, 5.0, 6)
     runs = []
-    for batch in (0, 1):
+    # all one at a time, all deferred, and per walker (a changing mix, as the Simulation does)
+    mixes = np.random.default_rng(7).integers(0, 2, size=(25, len(betas))).astype(np.uint8)
+    for batch in (0, 1, "mixed"):
         sim = Ising(J, 0.25, betas, seed=3, dtype=dtype)
         gen = np.random.default_rng(4)
         for t in range(25):
             sites = gen.integers(0, n, size=n + 5)  # with repeats, length ≠ multiple of 16
             ising_sweep_dense(sim.J, sim.spins, sim.fields, sim.beta_w, sites, sim.rng,
-                              heatbath, sim.accepted, batch)
+                              heatbath, sim.accepted, mixes[t] if batch == "mixed" else batch)
         runs.append(sim)
-    one, deferred = runs
+    one = runs[0]
     assert one.accepted.sum() > 0 and (one.accepted < 25 * (n + 5)).all()  # both kinds of move
-    for name in ("spins", "fields", "rng", "accepted"):
-        assert np.array_equal(getattr(one, name), getattr(deferred, name)), name
+    for other in runs[1:]:
+        for name in ("spins", "fields", "rng", "accepted"):
+            assert np.array_equal(getattr(one, name), getattr(other, name)), name
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -312,10 +315,32 @@ def test_fused_metropolis_sweep_is_bitwise_call_by_call(dtype):
 
 
 def test_deferred_mode_choice():
-    from rkky_mc.kernels.ising import DEFERRED_MIN_N, dense_batch_mode
-    for itemsize in (8, 4):
-        n = DEFERRED_MIN_N[itemsize]
-        assert dense_batch_mode(n - 1, itemsize) == 0 and dense_batch_mode(n, itemsize) == 1
+    """Per-walker choice: never below the first N_min; from it, walkers whose acceptance in
+    the last sweep reaches the threshold defer (Simulation.choose_deferred)."""
+    from rkky_mc.config import from_dict
+    from rkky_mc.couplings import build_sample
+    from rkky_mc.kernels.ising import DEFERRED_MIN_ACCEPTANCE, deferred_min_acceptance
+    from rkky_mc.simulation import Simulation
+
+    for itemsize, steps in DEFERRED_MIN_ACCEPTANCE.items():
+        n0, a0 = steps[0]
+        assert deferred_min_acceptance(n0 - 1, itemsize) == np.inf
+        assert deferred_min_acceptance(n0, itemsize) == a0
+    assert deferred_min_acceptance(100_000, 8) == 0.0
+    # SK N = 1000 (float64: threshold 0.2): T = 0.2 walkers accept ~1 %, T = 5 ones ~80 %
+    cfg = from_dict({"sample": {"model": "sk", "N": 1000, "seed": 1},
+                     "anneal": {"temperatures": [0.2, 5.0], "replicas": 2, "sweeps": 1,
+                                "thermalization": 0, "seed": 3}})
+    sim = Simulation(cfg, build_sample(cfg.sample))
+    assert sim._defer_from == 0.2 and not sim._dense_batch.any()
+    for _ in range(3):
+        sim.sweep()
+    flips0 = sim.flips.copy()
+    sim.sweep()
+    rate = (sim.flips - flips0) / sim.N
+    expect = rate >= 0.2
+    assert expect.any() and not expect.all()
+    assert np.array_equal(sim._dense_batch.astype(bool), expect)
 
 
 # -------------------------------------------------------------------- zero couplings

@@ -28,7 +28,8 @@ sites: with a fixed order and ΔE = 0 always accepted, free spins flip determini
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
 from .fields import FASTMATH, _ising_energies_range, batch_coupling_row, n_blocks
 from .rng import accept_exp, exp_test, u64_to_uniform, uniform, xoshiro_step
@@ -55,28 +56,35 @@ _KW = dict(cache=True, fastmath=FASTMATH, error_model="numpy")
 # reassociation), and every walker draws the same random numbers: the results are the same bits
 # (tests/test_kernels_ising.py).
 FLIP_BATCH = 16
-# Deferred updates from this many spins on, by bytes per coupling. Measured through
-# Simulation.sweep on this project's 2-core AMD EPYC VM, 16 × 2 walkers on the bench ladder
-# (one at a time vs deferred, ns per attempt, interleaved; /tmp-style A/B in the issue-6 note):
-# float64 N = 700 44.7 vs 48.4, N = 1000 72.0 vs 63.9; float32 N = 1000 36.9 vs 39.4,
-# N = 2000 75.4 vs 73.2. The coupling rows are gathered on demand: a whole 16×16 gather per
-# batch was paid whatever the acceptance and made a T = 0.5 sweep at N = 1000 only 2.9× cheaper
-# than a T = 3 one; on demand it is 4.0× (one at a time 4.7×).
-DEFERRED_MIN_N = {8: 1000, 4: 2000}
+# Which walkers defer, by bytes per coupling: walkers whose acceptance in their previous sweep
+# was at least DEFERRED_MIN_ACCEPTANCE[itemsize] at N ≥ N_min (list of (N_min, acceptance),
+# the largest N_min ≤ N applies; none below the first). Deferring pays per flip and costs a
+# little per attempt (the pending corrections, the on-demand gather), so it is chosen walker by
+# walker: a tempering ladder holds both kinds. Measured through the bench's SK kernel on this
+# project's 2-core AMD EPYC VM, all 32 walkers at one T (ns per attempt, one at a time vs
+# deferred, interleaved): float64 N = 1000 acceptance 0.14 43.8 vs 49.9, 0.28 64.3 vs 59.7,
+# 0.74 153 vs 129; N = 2000 0.14 99.8 vs 89.6, 0.74 323 vs 228; float32 N = 2000 0.14 41.9 vs
+# 46.8, 0.28 70.9 vs 70.2, 0.74 171 vs 130; float64 N = 700 (bench ladder) 44.7 vs 48.4.
+# One at a time for the low-temperature walkers also keeps a T = 0.5 sweep ≥ 3× cheaper than
+# a T = 3 one at N = 1000 (all walkers deferred: 2.6–2.9×).
+DEFERRED_MIN_ACCEPTANCE = {8: [(1000, 0.2), (1500, 0.0)], 4: [(2000, 0.25)]}
 
 
-def dense_batch_mode(N: int, itemsize: int = 8) -> int:
-    """The ``batch`` argument of ising_sweep_dense for N spins with couplings of
-    ``itemsize`` bytes (see above)."""
-    return 1 if N >= DEFERRED_MIN_N.get(itemsize, 1000) else 0
+def deferred_min_acceptance(N: int, itemsize: int = 8) -> float:
+    """Acceptance from which a walker's flips are deferred at N spins (inf: never)."""
+    out = np.inf
+    for n_min, acc in DEFERRED_MIN_ACCEPTANCE.get(itemsize, DEFERRED_MIN_ACCEPTANCE[8]):
+        if N >= n_min:
+            out = acc
+    return out
 
 
 @njit(**_KW)
-def _metropolis_dense_single(J, spins, fields, beta_w, sites, rng, accepted, w0, w1):
+def _metropolis_dense_single(J, spins, fields, beta_w, sites, rng, accepted, ws):
     N = spins.shape[1]
     for ii in range(sites.shape[0]):
         i = sites[ii]
-        for w in range(w0, w1):
+        for w in ws:
             s = spins[w, i]
             two_s = s + s
             de = two_s * fields[w, i]
@@ -91,11 +99,11 @@ def _metropolis_dense_single(J, spins, fields, beta_w, sites, rng, accepted, w0,
 
 
 @njit(**_KW)
-def _heatbath_dense_single(J, spins, fields, beta_w, sites, rng, accepted, w0, w1):
+def _heatbath_dense_single(J, spins, fields, beta_w, sites, rng, accepted, ws):
     N = spins.shape[1]
     for ii in range(sites.shape[0]):
         i = sites[ii]
-        for w in range(w0, w1):
+        for w in ws:
             s = spins[w, i]
             p_up = 1.0 / (1.0 + np.exp(-2.0 * beta_w[w] * fields[w, i]))
             up = uniform(rng, w) < p_up
@@ -178,7 +186,7 @@ def _apply_flips(J, fields, w, rows, cs, nf):
 
 
 @njit(**_KW)
-def _dense_deferred(J, spins, fields, beta_w, sites, rng, accepted, w0, w1, heatbath):
+def _dense_deferred(J, spins, fields, beta_w, sites, rng, accepted, ws, heatbath):
     n = sites.shape[0]
     rows = np.empty(FLIP_BATCH, dtype=np.int64)   # site of each pending flip
     pos = np.empty(FLIP_BATCH, dtype=np.int64)    # its index in the batch
@@ -188,7 +196,7 @@ def _dense_deferred(J, spins, fields, beta_w, sites, rng, accepted, w0, w1, heat
     for b0 in range(0, n, FLIP_BATCH):
         b1 = min(b0 + FLIP_BATCH, n)
         have[:] = False
-        for w in range(w0, w1):
+        for w in ws:
             beta = beta_w[w]
             m = 0
             for ii in range(b0, b1):
@@ -220,14 +228,39 @@ def _dense_deferred(J, spins, fields, beta_w, sites, rng, accepted, w0, w1, heat
                 accepted[w] += m
 
 
+def _defers(batch, w):
+    """Whether walker w's flips are deferred: ``batch`` is one flag for all walkers (int) or
+    one per walker (array)."""
+
+
+@overload(_defers, jit_options=dict(cache=True))
+def _defers_impl(batch, w):
+    if isinstance(batch, (types.Integer, types.Boolean)):
+        return lambda batch, w: batch != 0
+    return lambda batch, w: batch[w] != 0
+
+
 @njit(**_KW)
 def _dense_block(J, spins, fields, beta_w, sites, rng, accepted, w0, w1, heatbath, batch):
-    if batch:
-        _dense_deferred(J, spins, fields, beta_w, sites, rng, accepted, w0, w1, heatbath)
-    elif heatbath:
-        _heatbath_dense_single(J, spins, fields, beta_w, sites, rng, accepted, w0, w1)
-    else:
-        _metropolis_dense_single(J, spins, fields, beta_w, sites, rng, accepted, w0, w1)
+    n_def = 0
+    for w in range(w0, w1):
+        n_def += _defers(batch, w)
+    ws_def = np.empty(n_def, dtype=np.int64)
+    ws_one = np.empty(w1 - w0 - n_def, dtype=np.int64)
+    a = 0
+    for w in range(w0, w1):
+        if _defers(batch, w):
+            ws_def[a] = w
+            a += 1
+        else:
+            ws_one[w - w0 - a] = w
+    if n_def > 0:
+        _dense_deferred(J, spins, fields, beta_w, sites, rng, accepted, ws_def, heatbath)
+    if ws_one.shape[0] > 0:
+        if heatbath:
+            _heatbath_dense_single(J, spins, fields, beta_w, sites, rng, accepted, ws_one)
+        else:
+            _metropolis_dense_single(J, spins, fields, beta_w, sites, rng, accepted, ws_one)
 
 
 # ----------------------------------------------------------------------------- CSR blocks
@@ -302,7 +335,8 @@ def _heatbath_csr_block(indptr, indices, data, spins, fields, beta_w, sites, rng
 @njit(parallel=True, **_KW)
 def ising_sweep_dense(J, spins, fields, beta_w, sites, rng, heatbath, accepted, batch=0):
     """One pass over ``sites`` for every walker, dense (N, N) couplings. ``batch``: 0 applies
-    flips one at a time, 1 deferred (same bits; ``dense_batch_mode(N)`` picks the faster)."""
+    flips one at a time, 1 deferred, or one such flag per walker (W,) (same bits whatever the
+    choice; the Simulation picks per walker by its acceptance, see DEFERRED_MIN_ACCEPTANCE)."""
     W = spins.shape[0]
     nb = n_blocks(W, sites.shape[0] * W)
     if nb <= 1:
