@@ -409,6 +409,11 @@ def make_groups(samples: list, warn=None) -> list:
             warn(f"{label}: {n_dup} file(s) repeat the couplings (sha256) of another file of "
                  "the group: each set of files with one disorder sample counts once (their "
                  "thermal averages are averaged)")
+        n_qb = sum(bool(np.isfinite(m.thermal["qb"]).any()) for m in merged)
+        if 0 < n_qb < len(merged):
+            warn(f"{label}: {len(merged) - n_qb} of {len(merged)} samples have no "
+                 "link_overlap_bonds (files written before rkky_mc measured it): no q_b "
+                 "or EA Gaussian identity rows for this group (ql_implied instead)")
     for label, keys in labels.items():
         if len(keys) > 1:  # same size in one series, different temperature ladders
             for g in groups:
@@ -494,7 +499,7 @@ def _disorder_averages(group, samples, key, names_thermal):
     field_h = float(group.params.get("field", 0.0))
     for name in names_thermal:
         arr = np.stack([s[name] for s in samples])
-        if np.all(np.isnan(arr)):
+        if np.isnan(arr).all(axis=-1).any():  # not measured in some file: no disorder average
             continue
         q[name] = stats.Jackknife.mean(arr, key)
     eJ = np.stack([s["e"] + field_h * s["m"] for s in samples])

@@ -29,8 +29,20 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+_COMMIT: list = []  # the first answer of this process (see git_commit)
+
+
 def git_commit() -> str:
-    """The commit of the source tree rkky_mc runs from, if it is a git checkout."""
+    """The commit of the source tree rkky_mc runs from, if it is a git checkout.
+
+    Asked once per process and remembered: a long ``rkky-mc sweep`` keeps running the code it
+    imported at its start, so later commits to the tree must not be recorded for its runs."""
+    if not _COMMIT:
+        _COMMIT.append(_ask_git())
+    return _COMMIT[0]
+
+
+def _ask_git() -> str:
     here = Path(__file__).resolve().parent
     try:
         out = subprocess.run(

@@ -434,6 +434,24 @@ def test_old_files_without_bond_overlap_get_ql_implied(mixed_runs, tmp_path):
     np.testing.assert_allclose(implied, 1.0 + g.temperatures * e / 3.0, rtol=1e-12)
 
 
+def test_group_mixing_old_and_new_files_warns(mixed_runs, tmp_path):
+    """One EA file with the bond overlap, one without: no q_b or identity rows (as with no
+    file having it: ql_implied instead), and a warning names the group and says why."""
+    for seed in (1, 2):
+        shutil.copy(mixed_runs / f"ea/s{seed}.h5", tmp_path / f"s{seed}.h5")
+    with h5py.File(tmp_path / "s2.h5", "r+") as f:
+        del f["timeseries/link_overlap_bonds"]
+    res = analyze([tmp_path], None)
+    (g,) = res.groups
+    msgs = [m for m in res.warnings if "link_overlap_bonds" in m]
+    assert len(msgs) == 1 and msgs[0].startswith(f"{g.label}: 1 of 2 samples"), res.warnings
+    q = {r["quantity"] for r in res.tables["table"]}
+    assert not q & {"identity_diff", "link_overlap_bonds"} and "ql_implied" in q
+    # both with it, or both without: no such warning
+    res = analyze([mixed_runs / "ea"], None)
+    assert not [m for m in res.warnings if "link_overlap_bonds" in m]
+
+
 # ---- outputs: figures equal the tables -------------------------------------------------------
 
 
