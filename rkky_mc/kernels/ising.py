@@ -390,16 +390,23 @@ def ising_metropolis_sweep_csr(indptr, indices, data, spins, fields, beta_w, sit
     for r in range(R):
         random_sites(rng_sites, r, sites[r])
     W = spins.shape[0]
-    T = W // R
     nb = n_blocks(W, sites.shape[1] * W)
     if nb <= 1:
-        for w in range(W):
-            accepted[w] += _metropolis_csr_walker(indptr, indices, data, spins, fields,
-                                                  beta_w, sites[w // T], rng, w)
-            _ising_energies_range(spins, fields, H, energies, w, w + 1)
+        _ladders_block(indptr, indices, data, spins, fields, beta_w, sites, rng, accepted, H,
+                       energies, 0, W)
     else:
         for b in prange(nb):
-            for w in range((b * W) // nb, ((b + 1) * W) // nb):
-                accepted[w] += _metropolis_csr_walker(indptr, indices, data, spins, fields,
-                                                      beta_w, sites[w // T], rng, w)
-                _ising_energies_range(spins, fields, H, energies, w, w + 1)
+            _ladders_block(indptr, indices, data, spins, fields, beta_w, sites, rng, accepted,
+                           H, energies, (b * W) // nb, ((b + 1) * W) // nb)
+
+
+@njit(**_KW)
+def _ladders_block(indptr, indices, data, spins, fields, beta_w, sites, rng, accepted, H,
+                   energies, w0, w1):
+    """Walkers w0 … w1−1 of ising_metropolis_sweep_csr: a pass over their ladder's sites,
+    then their energies."""
+    T = spins.shape[0] // sites.shape[0]
+    for w in range(w0, w1):
+        accepted[w] += _metropolis_csr_walker(indptr, indices, data, spins, fields, beta_w,
+                                              sites[w // T], rng, w)
+        _ising_energies_range(spins, fields, H, energies, w, w + 1)
