@@ -28,7 +28,8 @@ tests, and skips the cold-cache start-up):
 * ``run_overhead``  a real run (measurements every 10 sweeps, HDF5, checkpoints) over the
                   bare sweep time at N = 1000;
 * ``python_overhead``  per-sweep cost outside the kernels at small N;
-* ``memory``      peak RSS of a dense N = 4000 run over a tiny run, per coupling matrix;
+* ``memory``      peak RSS of a dense N = 4000 run over a tiny run, per coupling matrix
+                  (float64 and float32);
 * ``threads``     one run with 2 threads vs 1, and two independent single-thread runs at once.
 """
 from __future__ import annotations
@@ -133,7 +134,7 @@ def _simulation(sample: dict, anneal: dict):
     from .simulation import Simulation
 
     cfg = _config(sample, anneal)
-    smp = build_sample(cfg.sample)
+    smp = build_sample(cfg.sample, precision=cfg.anneal.precision)
     return Simulation(cfg, smp), smp
 
 
@@ -534,9 +535,10 @@ print(hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_ma
 
 def bench_memory(quick: bool) -> dict:
     """Peak RSS of a real dense RKKY run (``rkky-mc run`` in a fresh subprocess: peak
-    resident set VmHWM, else ru_maxrss), N = 4000 (1000 with --quick), float64, minus that of
-    a tiny run (interpreter, numba, kernels), over the size of the coupling matrix
-    (N² × 8 bytes). Target ≤ 1.1 (+ O(walkers × N))."""
+    resident set VmHWM, else ru_maxrss), N = 4000 (1000 with --quick), in float64 and in
+    float32, minus that of a tiny run (interpreter, numba, kernels), over the size of the
+    coupling matrix in that precision (N² × 8 or 4 bytes). Target ≤ 1.1 (+ O(walkers × N)).
+    The float64 figures are the top-level keys; ``float32`` holds the same for float32."""
     sample = dict(_RKKY_DENSE_4000) if not quick else {"model": "rkky", "L": 10,
                                                        "concentration": 0.25, "seed": 1}
     out = {}
@@ -554,22 +556,28 @@ def bench_memory(quick: bool) -> dict:
                 raise RuntimeError(f"memory run failed: {proc.stderr[-2000:]}")
             return int(proc.stdout.strip().splitlines()[-1]) * 1024  # KiB -> bytes
 
-        def text(sample):
+        def text(sample, precision="float64"):
             lines = ["[sample]"] + [f"{k} = {json.dumps(v)}" for k, v in sample.items()]
             lines += ["[anneal]", "temperatures = {min = 0.3, max = 2.0, count = 16}",
                       "replicas = 2", "thermalization = 0", "sweeps = 3", "measure_every = 1",
+                      f"precision = \"{precision}\"",
                       "[output]", f"path = \"{tmp / 'mem.h5'}\""]
             return "\n".join(lines) + "\n"
 
         base = maxrss(text({"model": "sk", "N": 16, "seed": 1}))
-        peak = maxrss(text(sample))
         from .config import from_dict
 
         N = round(from_dict({"sample": sample}).sample.concentration * 4 * sample["L"] ** 3)
-        matrix = N * N * 8
-        out = {"N": N, "baseline_MB": base / 1e6, "peak_MB": peak / 1e6,
-               "matrix_MB": matrix / 1e6, "ratio": (peak - base) / matrix,
-               "target": TARGETS["memory"][2]}
+        for precision, itemsize in (("float64", 8), ("float32", 4)):
+            peak = maxrss(text(sample, precision))
+            matrix = N * N * itemsize
+            rec = {"peak_MB": peak / 1e6, "matrix_MB": matrix / 1e6,
+                   "ratio": (peak - base) / matrix}
+            if precision == "float64":
+                out = {"N": N, "baseline_MB": base / 1e6, **rec,
+                       "target": TARGETS["memory"][2]}
+            else:
+                out["float32"] = rec
     return out
 
 
@@ -682,6 +690,8 @@ def target_checks(res: dict) -> list:
     add("dense RKKY build N=4000", bd.get("sample_s"), "<=", 0.5, "s")
     mem = res.get("memory", {})
     add(f"peak memory (N={mem.get('N')}) / coupling matrix", mem.get("ratio"), "<=", 1.1, "×")
+    add(f"peak memory (N={mem.get('N')}, float32) / coupling matrix",
+        mem.get("float32", {}).get("ratio"), "<=", 1.1, "×")
     return rows
 
 
@@ -739,6 +749,10 @@ def format_table(res: dict) -> str:
     lines.append(f"peak memory N={me['N']} dense f64: {me['peak_MB']:.0f} MB − baseline "
                  f"{me['baseline_MB']:.0f} MB = {me['ratio']:.2f} × the {me['matrix_MB']:.0f} MB "
                  "coupling matrix (target ≤ 1.1)")
+    if "float32" in me:
+        f32 = me["float32"]
+        lines.append(f"peak memory N={me['N']} dense f32: {f32['peak_MB']:.0f} MB − baseline = "
+                     f"{f32['ratio']:.2f} × the {f32['matrix_MB']:.0f} MB coupling matrix")
     th = res["threads"]
     t2 = th.get("threads_2_sweeps_per_s")
     lines.append(f"two cores, Ising N={th['N']}: 1 thread {th['threads_1_sweeps_per_s']:.0f} sweeps/s, "

@@ -232,7 +232,7 @@ def run(config, overrides, output, overwrite, quiet, max_walltime, no_locking):
         if output is not None:
             cfg.output.path = output
         out_path = check_output_path(cfg.output.path, overwrite)
-        sample = build_sample(cfg.sample)
+        sample = build_sample(cfg.sample, precision=cfg.anneal.precision)
         with RunLock(out_path, locking_enabled(no_locking)):
             sys.exit(_execute(cfg, sample, out_path, quiet, walltime, overwrite))
     except ConfigError as exc:

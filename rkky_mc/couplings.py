@@ -21,24 +21,29 @@ import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import numpy as np
 
 from . import geometry
-from .config import Config, ConfigError, SampleConfig, validate
-from .kernels.rkky import rkky_coupling, rkky_csr, rkky_dense, rkky_f
+from .config import PRECISIONS, Config, ConfigError, SampleConfig, validate
+from .kernels.rkky import distance_table, rkky_coupling, rkky_csr, rkky_dense, rkky_dense_rows, rkky_f
 
 # "auto" storage: CSR when a spin's cutoff sphere holds less than this fraction of the box
 CSR_MAX_FILL = 0.1
 # a file matrix this close to symmetric (relative to max|J|) is accepted and symmetrised
 FILE_SYMMETRY_RTOL = 1e-12
+# dense couplings in float32 are filled from float64 row blocks of about this size: the
+# float64 matrix of a model that can build rows (rkky) never exists whole
+DENSE_BLOCK_BYTES = 1 << 22
 
 
 @dataclass
 class Sample:
     """Couplings and geometry of one disorder sample (exactly one of dense / csr is set).
 
-    dense:     (N, N) float64, symmetric, zero diagonal
+    dense:     (N, N) float64, symmetric, zero diagonal; float32 (the float64 values rounded)
+               when built with precision = "float32"
     csr:       (indptr int64 (N+1,), indices int32, data float64): both directions,
                columns ascending per row, symmetric
     positions: (N, 3) float64 in lattice units (rkky, ea); None for sk / file
@@ -47,6 +52,8 @@ class Sample:
                "two_kf" (1/a), "J_scale"}
     n_pairs:   number of pairs i < j with J_ij ≠ 0
     sha256:    hex digest of the coupling arrays (dense C-order bytes, or indptr+indices+data)
+    (sha256, n_pairs and scale always come from the float64 couplings: a sample's identity
+    does not depend on the precision it is held in)
     """
 
     model: str
@@ -106,16 +113,63 @@ def coupling_sha256(dense: np.ndarray | None, csr: tuple | None) -> str:
     return h.hexdigest()
 
 
-def _count_pairs(dense, csr) -> int:
-    # symmetric with zero diagonal: the nonzeros are the pairs i<j counted twice
-    nz = np.count_nonzero(dense) if dense is not None else np.count_nonzero(csr[2])
-    return int(nz // 2)
+def _count_pairs(csr) -> int:
+    # both directions stored: the nonzeros are the pairs i<j counted twice
+    return int(np.count_nonzero(csr[2]) // 2)
 
 
 def _store(J: np.ndarray, sparse: str) -> tuple:
     """(dense, csr) of a dense matrix for the models without a cutoff: dense unless the
     user asked for sample.sparse = "csr"."""
     return (None, csr_from_dense(J)) if sparse == "csr" else (J, None)
+
+
+class LazyDense(NamedTuple):
+    """A dense float64 coupling matrix not built yet: ``full()`` returns it whole,
+    ``rows(r0, out)`` fills its rows r0 … r0 + len(out) − 1 into out (B, N) float64."""
+
+    n: int
+    full: Callable
+    rows: Callable
+
+
+def _row_blocks(dense, n: int):
+    """(r0, float64 rows r0 … ) blocks of about DENSE_BLOCK_BYTES, in row order."""
+    step = max(1, DENSE_BLOCK_BYTES // (8 * n))
+    buf = None if isinstance(dense, np.ndarray) else np.empty((min(step, n), n))
+    for r0 in range(0, n, step):
+        if buf is None:
+            yield r0, dense[r0:r0 + step]
+        else:
+            out = buf[:min(step, n - r0)]
+            dense.rows(r0, out)
+            yield r0, out
+
+
+def dense_in_precision(dense, dtype) -> tuple:
+    """(J, sha256, n_pairs, Σ_j J_ij² per row) of a dense float64 matrix (an array or a
+    LazyDense), with J in ``dtype``. The checksum, the pair count and the row sums come
+    from the float64 values in either precision. float64: the matrix itself (no copy).
+    float32 from a LazyDense: filled block by block, peak memory ≈ the float32 matrix."""
+    n = dense.shape[0] if isinstance(dense, np.ndarray) else dense.n
+    if np.dtype(dtype) == np.float64:
+        J = dense if isinstance(dense, np.ndarray) else dense.full()
+        blocks = [(0, J)]
+    else:
+        J = np.empty((n, n), dtype=dtype)
+        blocks = _row_blocks(dense, n)
+    digest = hashlib.sha256()
+    nonzero = 0
+    row_sq = np.empty(n)
+    for r0, block in blocks:
+        block = np.ascontiguousarray(block)
+        digest.update(block.data)
+        nonzero += int(np.count_nonzero(block))
+        row_sq[r0:r0 + block.shape[0]] = np.einsum("ij,ij->i", block, block)
+        if J is not block:
+            J[r0:r0 + block.shape[0]] = block
+    # symmetric with zero diagonal: the nonzeros are the pairs i<j counted twice
+    return J, digest.hexdigest(), nonzero // 2, row_sq
 
 
 # ---- models ---------------------------------------------------------------------------
@@ -152,8 +206,14 @@ def _build_rkky(cfg: SampleConfig, rng: np.random.Generator, base_dir) -> dict:
         sparse = "csr" if fill < CSR_MAX_FILL else "dense"
     if sparse == "csr" and math.isfinite(cutoff):
         dense, csr = None, rkky_csr(positions, box, two_kf, J_scale, cutoff, damping)
-    else:  # explicit "csr" without a cutoff: every pair is a neighbour; convert
-        dense, csr = _store(rkky_dense(positions, box, two_kf, J_scale, cutoff, damping), sparse)
+    elif sparse == "csr":  # explicit "csr" without a cutoff: every pair is a neighbour
+        dense, csr = None, csr_from_dense(rkky_dense(positions, box, two_kf, J_scale, cutoff,
+                                                     damping))
+    else:
+        args = (positions, box, two_kf, J_scale, cutoff, damping)
+        table = distance_table(*args[1:])
+        dense, csr = LazyDense(len(positions), lambda: rkky_dense(*args),
+                               lambda r0, out: rkky_dense_rows(*args, table, r0, out)), None
     scale = {
         "j_nn": abs(rkky_coupling(r_nn, two_kf, J_scale, cutoff, damping)),
         "two_kf": two_kf,
@@ -246,9 +306,13 @@ def _build_file(cfg: SampleConfig, rng: np.random.Generator, base_dir) -> dict:
 _BUILDERS = {"rkky": _build_rkky, "sk": _build_sk, "ea": _build_ea, "file": _build_file}
 
 
-def build_sample(cfg: SampleConfig, base_dir=".") -> Sample:
+def build_sample(cfg: SampleConfig, base_dir=".", precision: str = "float64") -> Sample:
     """Build the disorder sample described by ``cfg`` (relative file paths against
-    ``base_dir``).  Raises ConfigError on bad input."""
+    ``base_dir``), dense couplings held in ``precision`` ("float64" or "float32": a run's
+    anneal.precision; the float32 RKKY matrix is built without a float64 copy).  Raises
+    ConfigError on bad input."""
+    if precision not in PRECISIONS:
+        raise ConfigError("anneal.precision", precision, f"must be one of {', '.join(PRECISIONS)}")
     # the same checks and normalisation as a loaded config, also for hand-built ones
     # (validate works on a copy: the caller's object is left as it is)
     cfg = dataclasses.replace(cfg)
@@ -256,11 +320,18 @@ def build_sample(cfg: SampleConfig, base_dir=".") -> Sample:
     rng = np.random.default_rng(np.random.SeedSequence(cfg.seed))
     parts = _BUILDERS[cfg.model](cfg, rng, base_dir)
     dense, csr = parts["dense"], parts["csr"]
-    n = dense.shape[0] if dense is not None else len(csr[0]) - 1
+    if dense is not None:
+        dense, sha256, n_pairs, row_sq = dense_in_precision(dense, np.dtype(precision))
+        n = dense.shape[0]
+    else:
+        n = len(csr[0]) - 1
+        sha256, n_pairs = coupling_sha256(None, csr), _count_pairs(csr)
     sample = Sample(
         model=cfg.model, spin=cfg.spin, n_spins=n, field=float(cfg.field),
         dense=dense, csr=csr, positions=parts["positions"], box=parts["box"],
-        scale={}, n_pairs=_count_pairs(dense, csr), sha256=coupling_sha256(dense, csr),
+        scale={}, n_pairs=n_pairs, sha256=sha256,
     )
-    sample.scale = {"rms_coupling": float(math.sqrt(np.mean(sample.row_sq_sum()))), **parts["scale"]}
+    if dense is None:
+        row_sq = sample.row_sq_sum()
+    sample.scale = {"rms_coupling": float(math.sqrt(np.mean(row_sq))), **parts["scale"]}
     return sample

@@ -83,9 +83,10 @@ class Simulation:
             if self.R > 1 else (np.zeros(0, np.int64), np.zeros(0, np.int64))
         self.P = len(self.pair_a)
 
-        # couplings in the working precision; dense J or CSR. In float64 this is the sample's
-        # own array (no copy): one N×N matrix serves the sweeps, the field recomputation and
-        # the link overlap (which squares J on the fly), shared by all walkers.
+        # couplings in the working precision; dense J or CSR. A sample built in the run's
+        # precision (build_sample(..., precision)) is used as it is (no copy): one N×N matrix
+        # serves the sweeps, the field recomputation and the link overlap (which squares J on
+        # the fly), shared by all walkers.
         if sample.dense is not None:
             self.J = np.ascontiguousarray(sample.dense, dtype=self.dtype)
             self.csr = None
@@ -480,7 +481,7 @@ def prepare_resume(path, extra_sweeps: int = 0):
     cfg = load_config(text=text)
     if extra_sweeps:
         cfg.anneal.sweeps += int(extra_sweeps)
-    sample = build_sample(cfg.sample)
+    sample = build_sample(cfg.sample, precision=cfg.anneal.precision)
     if sample.sha256 != stored_sha:
         raise ResumeError(f"{path}: the couplings rebuilt from the stored config (sha256 "
                           f"{sample.sha256[:12]}…) differ from the run's ({stored_sha[:12]}…); "

@@ -691,7 +691,7 @@ def _run_task(spec: dict):
                     from .couplings import build_sample
                     from .simulation import start_run
 
-                    sample = build_sample(cfg.sample)
+                    sample = build_sample(cfg.sample, precision=cfg.anneal.precision)
                     sim = start_run(cfg, sample, path, prov, stop=stop)
                 else:
                     from .simulation import ResumeError, prepare_resume, resume_run

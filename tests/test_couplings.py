@@ -14,8 +14,10 @@ import pytest
 
 from rkky_mc import geometry
 from rkky_mc.config import KF_FREE_ELECTRON_FCC, ConfigError, SampleConfig
-from rkky_mc.couplings import build_sample, csr_to_dense
-from rkky_mc.kernels.rkky import rkky_coupling, rkky_csr, rkky_dense, rkky_f, rkky_f_array
+from rkky_mc import couplings
+from rkky_mc.couplings import build_sample, coupling_sha256, csr_to_dense
+from rkky_mc.kernels.rkky import (distance_table, rkky_coupling, rkky_csr, rkky_dense, rkky_dense_rows,
+                                  rkky_f, rkky_f_array)
 
 INF = math.inf
 KF = KF_FREE_ELECTRON_FCC
@@ -208,6 +210,67 @@ def test_coincident_positions_rejected():
         rkky_dense(pos, np.full(3, 4.0), 2.0, 1.0, INF, INF)
     with pytest.raises(ValueError):
         rkky_csr(pos, np.full(3, 4.0), 2.0, 1.0, 1.0, INF)
+
+
+def _rows_in_blocks(pos, box, args, sizes):
+    """rkky_dense_rows over consecutive blocks of the given sizes, stacked."""
+    table = distance_table(box, *args)
+    out, r0 = [], 0
+    for b in sizes:
+        block = np.full((b, len(pos)), np.nan)
+        rkky_dense_rows(pos, box, *args, table, r0, block)
+        out.append(block)
+        r0 += b
+    return np.vstack(out)
+
+
+@pytest.mark.parametrize("args", [(2 * KF, 478.3, INF, INF), (2.6, 2.0, 2.0, 3.0), (4.0, 0.5, INF, 0.8)])
+def test_dense_rows_are_bitwise_the_dense_matrix(cloud, args):
+    # continuum positions (distances computed) and fcc sites (distances from the table)
+    pos, box = cloud
+    J = rkky_dense(pos, box, *args)
+    assert np.array_equal(_rows_in_blocks(pos, box, args, [7, 1, 30, 22]), J)
+    rng = np.random.default_rng(4)
+    L = 5
+    fcc = geometry.place_on_lattice(geometry.fcc_sites(L), 101, rng)  # odd N
+    boxl = np.full(3, float(L))
+    J = rkky_dense(fcc, boxl, *args)
+    assert np.array_equal(_rows_in_blocks(fcc, boxl, args, [50, 51]), J)
+    assert np.array_equal(_rows_in_blocks(fcc, boxl, args, [101]), J)
+
+
+def test_dense_rows_reject_coincident_positions():
+    pos = np.array([[0.0, 1.0, 1.0], [4.0, 1.0, 1.0], [2.0, 2.0, 2.0]])
+    box = np.full(3, 4.0)
+    with pytest.raises(ValueError):
+        rkky_dense_rows(pos, box, 2.0, 1.0, INF, INF, distance_table(box, 2.0, 1.0, INF, INF), 1,
+                        np.empty((2, 3)))
+
+
+@pytest.mark.parametrize("kw", [
+    dict(model="rkky", L=4, concentration=0.3, seed=5),
+    dict(model="rkky", L=4, concentration=0.3, seed=5, lattice="continuum", min_distance=0.4,
+         damping=1.3, cutoff=1.9, sparse="dense"),
+    dict(model="sk", N=70, seed=2),
+    dict(model="ea", L=3, seed=1, sparse="dense"),
+])
+def test_float32_sample_is_the_float64_one_rounded(kw, monkeypatch):
+    a = sample(**kw)
+    # blocks of 3 rows (and a shorter last one): many blocks on a small matrix
+    monkeypatch.setattr(couplings, "DENSE_BLOCK_BYTES", 3 * 8 * a.n_spins)
+    b = build_sample(SampleConfig(**kw), precision="float32")
+    assert a.dense.dtype == np.float64 and b.dense.dtype == np.float32
+    assert np.array_equal(b.dense, a.dense.astype(np.float32))
+    # the sample's identity does not depend on the precision it is held in
+    assert b.sha256 == a.sha256 == coupling_sha256(a.dense, None)
+    assert b.n_pairs == a.n_pairs == np.count_nonzero(np.triu(a.dense, 1))
+    assert b.scale == a.scale
+    assert b.scale["rms_coupling"] == math.sqrt(np.mean(np.einsum("ij,ij->i", a.dense, a.dense)))
+
+
+def test_build_sample_rejects_unknown_precision():
+    with pytest.raises(ConfigError, match="anneal.precision"):
+        build_sample(SampleConfig(model="sk", N=8), precision="float16")
 
 
 # ---- RKKY samples -------------------------------------------------------------------------

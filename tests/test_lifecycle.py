@@ -232,6 +232,26 @@ def test_csr_bond_overlap_fault_resume_and_old_file_extend(tmp_path, numba_env, 
     assert_same_run(extended, longer)
 
 
+F32_SAMPLE = {"model": "rkky", "L": 3, "concentration": 0.3, "spin": "ising", "seed": 4}
+F32_ANNEAL = {"temperatures": [0.3, 0.6, 1.2], "replicas": 2, "thermalization": 100,
+              "sweeps": 6000, "update": "metropolis", "precision": "float32", "seed": 7}
+
+
+def test_float32_dense_run_resumes_after_kill(tmp_path, numba_env, run_rkky):
+    """float32 dense couplings (built without a float64 copy): the resume rebuilds them in
+    float32, matches the stored checksum (that of the float64 couplings) and ends bit for
+    bit on the uninterrupted run."""
+    reference = run_rkky(F32_SAMPLE, F32_ANNEAL)
+    f64 = run_rkky(F32_SAMPLE, dict(F32_ANNEAL, precision="float64", sweeps=10))
+    assert reference["@sample"]["sha256"] == f64["@sample"]["sha256"]
+    cfg, out = write_config(tmp_path, "f32_fault", F32_SAMPLE, F32_ANNEAL, 0.01)
+    proc = cli(["run", str(cfg), "--quiet"], dict(numba_env, RKKY_MC_FAULT="commit:copied:2"))
+    assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stderr)
+    proc = cli(["resume", str(out), "--quiet"], numba_env)
+    assert proc.returncode == 0, proc.stderr
+    assert_same_run(read_h5(out), reference)
+
+
 def test_walltime_stop(tmp_path, numba_env):
     anneal = dict(ANNEAL, sweeps=10_000_000)  # far more than fits in the limit
     cfg, out = write_config(tmp_path, "wall", SAMPLE, anneal, 600.0)

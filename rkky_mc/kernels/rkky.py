@@ -96,7 +96,7 @@ def min_image_distance(pos, i, j, box):
 
 
 @njit(cache=True)
-def _distance_table(box, two_kf, J_scale, cutoff, damping):
+def distance_table(box, two_kf, J_scale, cutoff, damping):
     """J at every squared distance s = k/4 (k = 0, 1, …) that sites of the fcc or simple
     cubic lattice can have in ``box``: positions on the half-integer grid make every
     minimum-image component a multiple of 1/2 and s a multiple of 1/4, all exact in
@@ -115,26 +115,34 @@ def _distance_table(box, two_kf, J_scale, cutoff, damping):
 
 
 @njit(cache=True)
+def _pair_coupling(pos, box, i, j, two_kf, J_scale, cutoff, damping, table):
+    """J of the pair (i, j), nan if the two positions coincide (minimum image). Lattice
+    distances (s = k/4 exactly) are looked up in ``table``, any other distance (continuum
+    positions) is computed: the same bits either way."""
+    s = 0.0
+    for a in range(3):
+        d = pos[i, a] - pos[j, a]
+        d -= box[a] * np.rint(d / box[a])
+        s += d * d
+    if s == 0.0:
+        return math.nan
+    q = 4.0 * s
+    k = int(q)
+    if k == q and k < table.shape[0]:
+        return table[k]
+    return rkky_coupling(math.sqrt(s), two_kf, J_scale, cutoff, damping)
+
+
+@njit(cache=True)
 def _dense_upper_row(J, pos, box, i, two_kf, J_scale, cutoff, damping, table, coincident):
     """Pairs (i, j > i) into J[i, j] (contiguous writes; the lower triangle is mirrored
-    afterwards). Lattice distances (s = k/4 exactly) are looked up in ``table``, any other
-    distance (continuum positions) is computed: the same bits either way."""
-    K = table.shape[0]
+    afterwards)."""
     for j in range(i + 1, pos.shape[0]):
-        s = 0.0
-        for a in range(3):
-            d = pos[i, a] - pos[j, a]
-            d -= box[a] * np.rint(d / box[a])
-            s += d * d
-        if s == 0.0:
+        v = _pair_coupling(pos, box, i, j, two_kf, J_scale, cutoff, damping, table)
+        if v != v:
             coincident[i] = True
             continue
-        q = 4.0 * s
-        k = int(q)
-        if k == q and k < K:
-            J[i, j] = table[k]
-        else:
-            J[i, j] = rkky_coupling(math.sqrt(s), two_kf, J_scale, cutoff, damping)
+        J[i, j] = v
 
 
 _MIRROR_TILE = 64
@@ -168,7 +176,7 @@ def rkky_dense(pos, box, two_kf, J_scale, cutoff, damping):
     n = pos.shape[0]
     J = np.zeros((n, n), dtype=np.float64)
     coincident = np.zeros(n, dtype=np.bool_)
-    table = _distance_table(box, two_kf, J_scale, cutoff, damping)
+    table = distance_table(box, two_kf, J_scale, cutoff, damping)
     for k in prange((n + 1) // 2):
         _dense_upper_row(J, pos, box, k, two_kf, J_scale, cutoff, damping, table, coincident)
         if n - 1 - k != k:  # the middle row of an odd N is done once
@@ -178,6 +186,31 @@ def rkky_dense(pos, box, two_kf, J_scale, cutoff, damping):
         raise ValueError("two spins at zero (minimum-image) distance: RKKY coupling undefined")
     _mirror_upper(J)
     return J
+
+
+@njit(cache=True, parallel=True)
+def rkky_dense_rows(pos, box, two_kf, J_scale, cutoff, damping, table, r0, out):
+    """Rows r0 … r0 + len(out) − 1 of :func:`rkky_dense`'s matrix into ``out`` (B, N)
+    float64, bit for bit: each pair is evaluated as (min, max), the order of rkky_dense's
+    upper triangle. ``table`` = distance_table(box, two_kf, J_scale, cutoff, damping).
+    For building a matrix in another precision block by block, without an N×N float64
+    copy (each pair is computed twice). Raises ValueError as rkky_dense does."""
+    B, n = out.shape
+    coincident = np.zeros(B, dtype=np.bool_)
+    for b in prange(B):
+        i = r0 + b
+        for j in range(n):
+            if j == i:
+                out[b, j] = 0.0
+                continue
+            v = _pair_coupling(pos, box, min(i, j), max(i, j), two_kf, J_scale, cutoff,
+                               damping, table)
+            if v != v:
+                coincident[b] = True
+                v = 0.0
+            out[b, j] = v
+    if coincident.any():
+        raise ValueError("two spins at zero (minimum-image) distance: RKKY coupling undefined")
 
 
 @njit(cache=True)
