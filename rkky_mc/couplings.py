@@ -79,7 +79,7 @@ class Sample:
         return csr_to_dense(*self.csr, self.n_spins)
 
     def row_sq_sum(self) -> np.ndarray:
-        """Σ_j J_ij² for every spin i, (N,) float64."""
+        """Σ_j J_ij² for every spin i, (N,) (float64; float32 for a float32 dense matrix)."""
         if self.dense is not None:
             return np.einsum("ij,ij->i", self.dense, self.dense)
         indptr, _, data = self.csr

@@ -198,6 +198,16 @@ def test_extend_finished_run_equals_longer_run(tmp_path, numba_env, run_rkky):
     assert compared(read_h5(out)).keys() == compared(extended).keys()
 
 
+def killed_then_resumed(tmp_path, name, sample, anneal, env) -> dict:
+    """A CLI run SIGKILLed inside its second checkpoint commit, then resumed: its file."""
+    cfg, out = write_config(tmp_path, name, sample, anneal, 0.01)
+    proc = cli(["run", str(cfg), "--quiet"], dict(env, RKKY_MC_FAULT="commit:copied:2"))
+    assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stderr)
+    proc = cli(["resume", str(out), "--quiet"], env)
+    assert proc.returncode == 0, proc.stderr
+    return read_h5(out)
+
+
 EA_SAMPLE = {"model": "ea", "L": 4, "distribution": "gaussian", "spin": "ising", "seed": 3}
 EA_ANNEAL = {"temperatures": [0.8, 1.2, 2.0], "replicas": 2, "thermalization": 100,
              "sweeps": 8000, "measure_every": 2, "update": "metropolis", "seed": 7}
@@ -209,12 +219,8 @@ def test_csr_bond_overlap_fault_resume_and_old_file_extend(tmp_path, numba_env, 
     exactly the uninterrupted run's values for the new ones."""
     reference = run_rkky(EA_SAMPLE, EA_ANNEAL)
     assert np.isfinite(reference["timeseries/link_overlap_bonds"]).all()
-    cfg, out = write_config(tmp_path, "ea_fault", EA_SAMPLE, EA_ANNEAL, 0.01)
-    proc = cli(["run", str(cfg), "--quiet"], dict(numba_env, RKKY_MC_FAULT="commit:copied:2"))
-    assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stderr)
-    proc = cli(["resume", str(out), "--quiet"], numba_env)
-    assert proc.returncode == 0, proc.stderr
-    assert_same_run(read_h5(out), reference)
+    assert_same_run(killed_then_resumed(tmp_path, "ea_fault", EA_SAMPLE, EA_ANNEAL, numba_env),
+                    reference)
 
     short = dict(EA_ANNEAL, sweeps=300)
     cfg, out = write_config(tmp_path, "ea_old", EA_SAMPLE, short, 600.0)
@@ -244,12 +250,8 @@ def test_float32_dense_run_resumes_after_kill(tmp_path, numba_env, run_rkky):
     reference = run_rkky(F32_SAMPLE, F32_ANNEAL)
     f64 = run_rkky(F32_SAMPLE, dict(F32_ANNEAL, precision="float64", sweeps=10))
     assert reference["@sample"]["sha256"] == f64["@sample"]["sha256"]
-    cfg, out = write_config(tmp_path, "f32_fault", F32_SAMPLE, F32_ANNEAL, 0.01)
-    proc = cli(["run", str(cfg), "--quiet"], dict(numba_env, RKKY_MC_FAULT="commit:copied:2"))
-    assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stderr)
-    proc = cli(["resume", str(out), "--quiet"], numba_env)
-    assert proc.returncode == 0, proc.stderr
-    assert_same_run(read_h5(out), reference)
+    assert_same_run(killed_then_resumed(tmp_path, "f32_fault", F32_SAMPLE, F32_ANNEAL, numba_env),
+                    reference)
 
 
 def test_walltime_stop(tmp_path, numba_env):
