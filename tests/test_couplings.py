@@ -7,13 +7,14 @@ f(x), the tabulated zeros / spot values / fcc shells, or exact combinatorial fac
 from __future__ import annotations
 
 import math
+import platform
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
 from rkky_mc import geometry
-from rkky_mc.config import KF_FREE_ELECTRON_FCC, ConfigError, SampleConfig
+from rkky_mc.config import KF_FREE_ELECTRON_FCC, ConfigError, SampleConfig, from_dict
 from rkky_mc import couplings
 from rkky_mc.couplings import build_sample, coupling_sha256, csr_to_dense
 from rkky_mc.kernels.rkky import (distance_table, rkky_coupling, rkky_csr, rkky_dense, rkky_dense_rows,
@@ -495,3 +496,39 @@ def test_hand_built_config_is_validated():
     cfg = SampleConfig(model="rkky", L=3, concentration=0.2, cutoff=1)
     build_sample(cfg)
     assert cfg.cutoff == 1 and isinstance(cfg.cutoff, int), "the caller's config is left alone"
+
+
+# A sample's identity (the sha256 of its couplings) must not change between versions of
+# rkky_mc: files name their sample by it, and a sweep re-creates samples from their seeds.
+# Pinned from the builders as of the two-loop dense rows (same values as before them).
+_PINNED_SAMPLES = {
+    "sk": ({"model": "sk", "N": 30, "seed": 15},
+           "1086c2476238c6ffd6a48a091f3bb3d4216bb9ecb3f4e276c2be52fae2cf9325"),
+    "ea": ({"model": "ea", "L": 4, "seed": 16},
+           "c3d199c4d9a7d83a2e6aaae26daf6d182723a7ff244e047c340e37783fec5a00"),
+    "rkky_fcc": ({"model": "rkky", "L": 4, "concentration": 0.1, "seed": 11},
+                 "409906e7d8982e3a0e088586af26fba994ce0ecb765f0e7b3fe12871959d2ab3"),
+    "rkky_fcc_cut_damped": ({"model": "rkky", "L": 5, "concentration": 0.08, "cutoff": 2.0,
+                             "damping": 1.5, "seed": 12},
+                            "e11deb6062ad8cb31945077e7b95257c3dce27a5d61d80848b70ae42ee45baf6"),
+    "rkky_continuum": ({"model": "rkky", "L": 4, "concentration": 0.1, "lattice": "continuum",
+                        "min_distance": 0.5, "damping": 2.0, "seed": 13},
+                       "716fd2c9f3db54f7c13c216641a638fbf607d2430aaeff373af4aabd099414d8"),
+    "rkky_csr": ({"model": "rkky", "L": 8, "concentration": 0.05, "cutoff": 2.5,
+                  "sparse": "csr", "seed": 14},
+                 "af631c03f0d8e8641ec51d01784b4b39a6ef8e613c54cf43aea6e36ee6c4a611"),
+}
+# RKKY values go through libm's sin, cos and exp, whose last bit may differ on other
+# platforms; sk and ea use numpy's generators only.
+_LIBM_PINNED = platform.system() == "Linux" and platform.machine() == "x86_64" \
+    and platform.libc_ver()[0] == "glibc"
+
+
+@pytest.mark.parametrize("name", list(_PINNED_SAMPLES))
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_sample_identity_is_pinned(name, precision):
+    if name.startswith("rkky") and not _LIBM_PINNED:
+        pytest.skip("RKKY couplings pinned on Linux x86_64 glibc only")
+    sample_cfg, sha = _PINNED_SAMPLES[name]
+    smp = build_sample(from_dict({"sample": sample_cfg}).sample, precision=precision)
+    assert smp.sha256 == sha

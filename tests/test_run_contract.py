@@ -93,3 +93,34 @@ def test_bit_identical_for_any_thread_count(tmp_path, numba_env, sample, anneal)
         assert np.array_equal(two[k], again[k], equal_nan=True), k
     # the run actually moved: energies change along the series
     assert np.std(one["timeseries/energy"]) > 0
+
+
+def test_executable_collects_garbage_during_the_run_and_main_leaves_the_collector_alone(
+        tmp_path, numba_env):
+    """`rkky-mc` (cli.entry) skips collections during start-up and freezes at exit (a faster
+    tiny run), but collects during the sweeps; in-process callers of main keep their own
+    collector settings."""
+    import gc
+
+    from rkky_mc.cli import main
+
+    cfg = tmp_path / "tiny.toml"
+    out = tmp_path / "tiny.h5"
+    cfg.write_text(config_text({"model": "sk", "N": 8, "seed": 1},
+                               {"temperatures": [0.5, 1.0], "replicas": 2, "thermalization": 2,
+                                "sweeps": 4, "seed": 2}, {"path": str(out)}))
+    script = ("import gc, sys\nfrom rkky_mc import cli\n"
+              f"sys.argv = ['rkky-mc', 'run', {str(cfg)!r}, '--quiet', '--overwrite']\n"
+              "try:\n    cli.entry()\nexcept SystemExit as exc:\n"
+              "    print(exc.code, gc.isenabled(), gc.get_freeze_count() > 0)\n")
+    proc = subprocess.run([sys.executable, "-c", script], env=numba_env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["0", "True", "True"]
+    assert read_h5(out)["@/"]["status"] == "finished"
+
+    enabled, frozen = gc.isenabled(), gc.get_freeze_count()
+    with pytest.raises(SystemExit) as exc:
+        main(["run", str(cfg), "--quiet", "--overwrite"])
+    assert exc.value.code == 0
+    assert gc.isenabled() == enabled and gc.get_freeze_count() == frozen
