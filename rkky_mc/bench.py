@@ -2,7 +2,8 @@
 
 Every figure is measured here, on this machine, now: single-core figures run with one numba
 thread; each is the median of a few repeats after a warm-up call (compile and first-touch
-costs excluded). Machines shared with other jobs make absolute times drift (each record also
+costs excluded); the sweep figures are timed in interleaved rounds (every case once per
+round), so that a slow spell of the machine costs each case one repeat, not all of them. Machines shared with other jobs make absolute times drift (each record also
 carries the process CPU time, which competing processes disturb less, and the load average
 is reported); ratios and the fraction of the memory-bandwidth bound are what to compare.
 
@@ -169,36 +170,79 @@ def bench_bandwidth(quick: bool) -> dict:
     return out
 
 
-def _sweep_record(name, sim, n_sweeps, repeats, bandwidth, kernel=None, components=1,
-                  acceptance=None):
-    """Time sim.sweep() (and optionally a bare kernel call ``kernel()`` = one sweep)."""
+class _Case:
+    """One sweep figure: a simulation, sweeps per timed repeat, and optionally the bare kernel
+    (``kernel()`` = one sweep; ``kernel_only``: only the kernel is timed)."""
+
+    def __init__(self, name, sim, n_sweeps, kernel=None, components=1, kernel_only=False,
+                 acceptance=None):
+        self.name, self.sim, self.n, self.kernel = name, sim, n_sweeps, kernel
+        self.components, self.kernel_only, self.acceptance = components, kernel_only, acceptance
+        self.walls, self.cpus, self.kwalls, self.kcpus = [], [], [], []
+        self.flips = self.attempts = 0
+
+    def warm(self):
+        if not self.kernel_only:
+            for _ in range(2):
+                self.sim.sweep()
+        if self.kernel is not None:
+            self.kernel()
+
+    def time_once(self):
+        sim = self.sim
+        if not self.kernel_only:
+            f0 = sim.flips.sum()
+            with _Timer() as t:
+                for _ in range(self.n):
+                    sim.sweep()
+            self.walls.append(t.wall)
+            self.cpus.append(t.cpu)
+            self.flips += sim.flips.sum() - f0
+            self.attempts += self.n * sim.N * sim.W
+        if self.kernel is not None:
+            with _Timer() as t:
+                for _ in range(self.n):
+                    self.kernel()
+            self.kwalls.append(t.wall)
+            self.kcpus.append(t.cpu)
+
+
+def _time_interleaved(cases, repeats):
+    """``repeats`` rounds, each timing every case once: a slow spell of a shared machine then
+    hits one repeat of every case rather than all repeats of one case."""
+    for case in cases:
+        case.warm()
+    for _ in range(repeats):
+        for case in cases:
+            case.time_once()
+
+
+def _sweep_record(case, bandwidth):
+    """The figures of a timed case: medians over its repeats, the bandwidth bound."""
+    sim = case.sim
     N, W = sim.N, sim.W
-    for _ in range(2):
-        sim.sweep()
-    f0 = sim.flips.sum()
-    s0 = sim.sweeps_done
-    wall, cpu = _median_timing(lambda: [sim.sweep() for _ in range(n_sweeps)], repeats)
-    acc = (sim.flips.sum() - f0) / ((sim.sweeps_done - s0) * N * W)
-    if acceptance is not None:
-        acc = acceptance
-    per = 1e9 / (n_sweeps * N * W)
-    rec = {"name": name, "N": N, "T": sim.T, "R": sim.R, "precision": np.dtype(sim.dtype).name,
-           "ns": wall * per, "ns_cpu": cpu * per, "sweeps_per_s": n_sweeps / wall,
-           "acceptance": float(acc)}
-    if kernel is not None:
-        kernel()
-        kw, kc = _median_timing(lambda: [kernel() for _ in range(n_sweeps)], repeats)
-        rec["kernel_ns"] = kw * per
-        rec["kernel_ns_cpu"] = kc * per
+    per = 1e9 / (case.n * N * W)
+    if case.acceptance is not None:
+        acc = case.acceptance
+    else:
+        acc = case.flips / case.attempts
+    walls, cpus = (case.kwalls, case.kcpus) if case.kernel_only else (case.walls, case.cpus)
+    wall, cpu = statistics.median(walls), statistics.median(cpus)
+    rec = {"name": case.name, "N": N, "T": sim.T, "R": sim.R,
+           "precision": np.dtype(sim.dtype).name, "ns": wall * per, "ns_cpu": cpu * per,
+           "sweeps_per_s": case.n / wall, "acceptance": float(acc), "repeats": len(walls)}
+    if case.kernel is not None:
+        rec["kernel_ns"] = statistics.median(case.kwalls) * per
+        rec["kernel_ns_cpu"] = statistics.median(case.kcpus) * per
     nbytes, kind = _row_bytes(sim)
     bw_key = "N2000" if kind == "dense" and N > 1500 else "N1000"
     bw = bandwidth[f"{bw_key}_{np.dtype(sim.dtype).name}"]["GB_per_s"]
     rec["storage"] = kind
-    rec["bound_ns"] = components * acc * nbytes / bw  # bytes / (GB/s) = ns
+    rec["bound_ns"] = case.components * acc * nbytes / bw  # bytes / (GB/s) = ns
     best = rec.get("kernel_ns", rec["ns"])
     rec["fraction_of_bound"] = rec["bound_ns"] / best if best > 0 else None
     rec["bandwidth_GB_per_s"] = bw
-    rec["target_ns"] = TARGETS.get(name, (None, None, None))[2]
+    rec["target_ns"] = TARGETS.get(case.name, (None, None, None))[2]
     return rec
 
 
@@ -241,8 +285,8 @@ def _heisenberg_kernel(sim, what):
 
 
 def bench_sweeps(quick: bool, bandwidth: dict) -> list:
-    reps = 3 if quick else 5
-    records = []
+    """Every sweep figure; all cases are set up first, then timed in interleaved rounds."""
+    cases = []
     # dense Ising PT, SK couplings, 16 temperatures × 2 ladders, Metropolis
     for N in (1000, 2000):
         for prec in ("float64", "float32"):
@@ -251,9 +295,9 @@ def bench_sweeps(quick: bool, bandwidth: dict) -> list:
             for _ in range(20 if quick else 100):  # towards equilibrium acceptance
                 sim.sweep()
             n = (4 if quick else 20) if N == 1000 else (2 if quick else 8)
-            records.append(_sweep_record(f"ising_sk_N{N}_{prec}", sim, n, reps, bandwidth,
-                                         kernel=_ising_kernel(sim)))
-    # Heisenberg, N = 1000: Metropolis, heat bath, over-relaxation
+            cases.append(_Case(f"ising_sk_N{N}_{prec}", sim, n, kernel=_ising_kernel(sim)))
+    # Heisenberg, N = 1000: Metropolis, heat bath, over-relaxation (its kernel alone: an
+    # over-relaxation move keeps the energy, every move is "accepted")
     for prec in ("float64", "float32"):
         for what in ("metropolis", "heatbath", "overrelaxation"):
             if prec == "float32" and what != "metropolis":
@@ -263,42 +307,32 @@ def bench_sweeps(quick: bool, bandwidth: dict) -> list:
                                  {"precision": prec, "update": upd, "seed": 2})
             for _ in range(3 if quick else 10):
                 sim.sweep()
-            n = 1 if quick else 3
-            name = f"heisenberg_{what}_N1000_{prec}"
-            if what == "overrelaxation":
-                kern = _heisenberg_kernel(sim, what)
-                kern()
-                wall, cpu = _median_timing(lambda: [kern() for _ in range(n)], reps)
-                per = 1e9 / (n * sim.N * sim.W)
-                nbytes, _ = _row_bytes(sim)
-                bw = bandwidth[f"N1000_{prec}"]["GB_per_s"]
-                bound = 3 * nbytes / bw
-                records.append({"name": name, "N": sim.N, "T": sim.T, "R": sim.R,
-                                "precision": prec, "storage": "dense", "ns": wall * per,
-                                "ns_cpu": cpu * per, "kernel_ns": wall * per,
-                                "kernel_ns_cpu": cpu * per, "sweeps_per_s": n / wall,
-                                "acceptance": 1.0, "bound_ns": bound,
-                                "fraction_of_bound": bound / (wall * per),
-                                "bandwidth_GB_per_s": bw,
-                                "target_ns": TARGETS.get(name, (None, None, None))[2]})
-            else:
-                records.append(_sweep_record(name, sim, n, reps, bandwidth, components=3,
-                                             kernel=_heisenberg_kernel(sim, what)))
+            over = what == "overrelaxation"
+            cases.append(_Case(f"heisenberg_{what}_N1000_{prec}", sim, 1 if quick else 3,
+                               kernel=_heisenberg_kernel(sim, what), components=3,
+                               kernel_only=over, acceptance=1.0 if over else None))
     # sparse: EA ±J L = 8 and an RKKY sample with a cutoff (N = 20 000), Ising Metropolis
     for prec in ("float64", "float32"):
         sim, _ = _simulation({"model": "ea", "L": 8, "distribution": "pm1", "seed": 1},
                              {"precision": prec, "seed": 2})
         for _ in range(50 if quick else 300):
             sim.sweep()
-        records.append(_sweep_record(f"ising_ea_pm1_L8_{prec}", sim, 20 if quick else 200,
-                                     reps, bandwidth, kernel=_ising_kernel(sim)))
+        cases.append(_Case(f"ising_ea_pm1_L8_{prec}", sim, 20 if quick else 200,
+                           kernel=_ising_kernel(sim)))
+    sparse_pairs = {}
     for prec in ("float64", "float32"):
         sim, smp = _simulation(_RKKY_SPARSE, {"precision": prec, "seed": 2})
         for _ in range(3 if quick else 10):
             sim.sweep()
-        rec = _sweep_record(f"ising_rkky_sparse_N{sim.N}_{prec}", sim, 2 if quick else 8,
-                            reps, bandwidth, kernel=_ising_kernel(sim))
-        rec["neighbours_per_spin"] = 2 * smp.n_pairs / smp.n_spins
+        name = f"ising_rkky_sparse_N{sim.N}_{prec}"
+        sparse_pairs[name] = 2 * smp.n_pairs / smp.n_spins
+        cases.append(_Case(name, sim, 2 if quick else 8, kernel=_ising_kernel(sim)))
+    _time_interleaved(cases, 3 if quick else 7)
+    records = []
+    for case in cases:
+        rec = _sweep_record(case, bandwidth)
+        if case.name in sparse_pairs:
+            rec["neighbours_per_spin"] = sparse_pairs[case.name]
         records.append(rec)
     return records
 
@@ -476,7 +510,7 @@ def bench_run_overhead(quick: bool) -> dict:
 
             real(lengths[0])
             times = {("bare", n): [] for n in lengths} | {("run", n): [] for n in lengths}
-            for _ in range(2 if quick else 3):  # interleaved: drifts hit both alike
+            for _ in range(2 if quick else 5):  # interleaved: drifts hit both alike
                 for n in lengths:
                     times[("bare", n)].append(bare(n))
                     times[("run", n)].append(real(n))

@@ -192,8 +192,8 @@ def rkky_dense(pos, box, two_kf, J_scale, cutoff, damping):
 
     The matrix is allocated by numpy, which advises the kernel to back large arrays with
     2 MiB pages (madvise): numba's own allocation gets 4 KiB pages, whose first-touch faults
-    cost as much as the pair loop at N = 4000, and whose TLB misses slow every sweep's row
-    streaming later."""
+    cost as much as the pair loop at N = 4000 (measured: 0.15 vs 0.07 s; the sweeps that
+    later stream J run at the same speed either way)."""
     n = pos.shape[0]
     J = np.zeros((n, n), dtype=np.float64)
     _rkky_dense_fill(J, pos, box, two_kf, J_scale, cutoff, damping)
