@@ -65,8 +65,12 @@ def test_bench_quick_json_reports_every_figure():
     assert positive(tr["one_at_a_time_ratio"]) and tr["one_at_a_time_T3"]["deferred_walkers"] == 0
     assert tr["T0.5"]["acceptance"] < tr["T3"]["acceptance"]
     ro = res["run_overhead"]["ising"]
-    assert {"overhead", "overhead_short_run", "fixed_s", "bare_s", "run_s"} <= set(ro)
-    assert math.isfinite(ro["overhead"])
+    assert {"overhead", "overhead_vs_bare_runs", "overhead_short_run", "fixed_s", "bare_s",
+            "run_s", "in_sweeps_s"} <= set(ro)
+    assert math.isfinite(ro["overhead"]) and math.isfinite(ro["overhead_vs_bare_runs"])
+    # the sweeps of a run take part of its wall time, more of it in the longer run
+    assert all(0 < inside < run for inside, run in zip(ro["in_sweeps_s"], ro["run_s"]))
+    assert ro["in_sweeps_s"][1] > ro["in_sweeps_s"][0]
     assert positive(res["build"]["dense_N4000"]["sample_s"])
     assert res["build"]["dense_N4000"]["N"] == 4000
     assert res["build"]["sparse_N20000"]["N"] == 20000
