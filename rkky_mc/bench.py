@@ -326,7 +326,7 @@ def bench_sweeps(quick: bool, bandwidth: dict) -> list:
             sim.sweep()
         name = f"ising_rkky_sparse_N{sim.N}_{prec}"
         sparse_pairs[name] = 2 * smp.n_pairs / smp.n_spins
-        cases.append(_Case(name, sim, 2 if quick else 8, kernel=_ising_kernel(sim)))
+        cases.append(_Case(name, sim, 2 if quick else 4, kernel=_ising_kernel(sim)))
     _time_interleaved(cases, 3 if quick else 7)
     records = []
     for case in cases:
@@ -542,7 +542,7 @@ def bench_run_overhead(quick: bool) -> dict:
             real(lengths[0])
             in_sweeps[lengths[0]].clear()
             times = {("bare", n): [] for n in lengths} | {("run", n): [] for n in lengths}
-            for _ in range(2 if quick else 5):  # interleaved: drifts hit both alike
+            for _ in range(2 if quick else 3):  # interleaved: drifts hit both alike
                 for n in lengths:
                     times[("bare", n)].append(bare(n))
                     times[("run", n)].append(real(n))
@@ -637,6 +637,11 @@ def bench_memory(quick: bool) -> dict:
                       "[output]", f"path = \"{tmp / 'mem.h5'}\""]
             return "\n".join(lines) + "\n"
 
+        # first a small run of each kind: every kernel the measured runs use is then in the
+        # numba cache (compiling costs memory of its own, which would count as the run's)
+        small = {"model": "rkky", "L": 3, "concentration": 0.25, "seed": 1}
+        for precision in ("float64", "float32"):
+            maxrss(text(small, precision))
         base = maxrss(text({"model": "sk", "N": 16, "seed": 1}))
         from .config import from_dict
 
@@ -698,6 +703,61 @@ def bench_threads(quick: bool) -> dict:
 
 
 # ------------------------------------------------------------------------------- driver
+def warm_kernels(part: int) -> None:
+    """Compile (or load from the numba cache) about half of the kernels the bench times, on
+    tiny inputs of the same types. ``run_all`` runs part 1 in a second process while it does
+    part 0: on an empty cache (~135 s of compilation on one core) that halves the wait; on a
+    warm one each part takes about a second."""
+    import dataclasses
+
+    from .config import from_dict
+    from .couplings import build_sample
+
+    precisions = ("float64", "float32")
+    with _threads(1):
+        if part == 0:  # Ising: dense (one at a time, deferred), CSR, measurements; builders
+            for prec in precisions:
+                for sample in ({"model": "sk", "N": 16, "seed": 1},
+                               {"model": "ea", "L": 3, "distribution": "pm1", "seed": 1}):
+                    sim, _ = _simulation(sample, {"precision": prec, "seed": 2})
+                    sim.sweep()
+                    sim._dense_batch[:] = 1
+                    sim.sweep()
+                    _ising_kernel(sim)()
+                    sim.measure()
+            _stream_rows(np.zeros((2, 2)), np.zeros((1, 2)), np.zeros(1, dtype=np.int64), 1.0)
+            _stream_rows(np.zeros((2, 2), np.float32), np.zeros((1, 2), np.float32),
+                         np.zeros(1, dtype=np.int64), np.float32(1.0))
+            dense = from_dict({"sample": dict(_RKKY_DENSE_4000)}).sample
+            sparse = from_dict({"sample": dict(_RKKY_SPARSE)}).sample
+            for prec in precisions:
+                build_sample(dataclasses.replace(dense, L=3, concentration=0.25), precision=prec)
+                build_sample(dataclasses.replace(sparse, L=8), precision=prec)
+        else:  # Heisenberg: Metropolis, heat bath, over-relaxation
+            for prec in precisions:
+                for update in ("metropolis", "heatbath"):
+                    sim, _ = _simulation({"model": "sk", "N": 16, "spin": "heisenberg",
+                                          "seed": 1},
+                                         {"precision": prec, "update": update, "seed": 2})
+                    sim.sweep()
+                    _heisenberg_kernel(sim, "overrelaxation")()
+                    sim.measure()
+
+
+def _warm_kernels_in_two_processes() -> None:
+    env = dict(os.environ, NUMBA_NUM_THREADS="1")
+    helper = subprocess.Popen([sys.executable, "-c",
+                               "from rkky_mc.bench import warm_kernels; warm_kernels(1)"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True)
+    try:
+        warm_kernels(0)
+    finally:
+        _, err = helper.communicate(timeout=1800)
+    if helper.returncode != 0:
+        raise RuntimeError(f"kernel warm-up failed ({helper.returncode}): {err[-2000:]}")
+
+
 def run_all(quick: bool = False, progress=None) -> dict:
     import numba
 
@@ -715,6 +775,10 @@ def run_all(quick: bool = False, progress=None) -> dict:
                        "numba": numba.__version__, "numpy": np.__version__,
                        "python": platform.python_version(),
                        "loadavg_start": list(os.getloadavg())}}
+    step("kernels (compiled on two cores if the numba cache is empty)")
+    with _Timer() as t:
+        _warm_kernels_in_two_processes()
+    res["warm_up_s"] = t.wall
     with _threads(1):
         step("bandwidth")
         res["bandwidth"] = bench_bandwidth(quick)
@@ -839,7 +903,8 @@ def format_table(res: dict) -> str:
         v = "n/a" if t["value"] is None else f"{t['value']:.3g}"
         mark = {True: "met", False: "NOT met", None: "-"}[t["met"]]
         lines.append(f"  {t['name']:<52} {v:>8} {t['op']} {t['target']:<6g} {mark}")
-    lines.append(f"(bench took {res['elapsed_s']:.0f} s)")
+    lines.append(f"(bench took {res['elapsed_s']:.0f} s, of which {res.get('warm_up_s', 0):.0f} s compiling or "
+                 "loading kernels)")
     return "\n".join(lines)
 
 
