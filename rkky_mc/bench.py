@@ -10,6 +10,9 @@ is reported); ratios and the fraction of the memory-bandwidth bound are what to 
 Figures (``--json`` gives the same as one JSON object; ``--quick`` shrinks the work, for
 tests, and skips the cold-cache start-up):
 
+* ``machine``     CPU, cores, versions, load average, and ``probe_start`` / ``probe_end``:
+                  a compute probe and a short row-streaming probe at the start and the end
+                  (how much the machine drifted during the bench);
 * ``bandwidth``   the row-streaming bandwidth: ``fields[w] += c·J[i]`` over random rows i of
                   an N×N matrix for 16 walkers (the kernels' accepted-move update), counted as
                   N × bytes per row and walker;
@@ -84,6 +87,34 @@ def _stream_rows(J, fields, rows, c):
         for w in range(fields.shape[0]):
             for j in range(N):
                 fields[w, j] += ck * J[i, j]
+
+
+@njit(cache=True)
+def _dependent_chain(n):
+    """n dependent multiply-adds (latency-bound arithmetic: no memory, one core)."""
+    x = 0.0
+    for _ in range(n):
+        x = x * 0.999999 + 1.0
+    return x
+
+
+def machine_probe(quick: bool) -> dict:
+    """The machine's state now: ms for 2·10⁷ dependent multiply-adds (compute, immune to
+    memory contention) and the row-streaming bandwidth of an N = 1000 float64 J (GB/s,
+    sensitive to what other jobs do to the shared cache and memory). Taken at the start and
+    the end of the bench: a change between the two means the machine drifted meanwhile."""
+    _dependent_chain(10)
+    n = 20_000_000
+    with _Timer() as t:
+        _dependent_chain(n)
+    rng = np.random.default_rng(0)
+    J = rng.normal(size=(1000, 1000))
+    fields = np.zeros((16, 1000))
+    rows = rng.integers(0, 1000, size=100 if quick else 300)
+    _stream_rows(J, fields, rows[:10], 1e-3)
+    wall, _ = _median_timing(lambda: _stream_rows(J, fields, rows, 1e-3), 3)
+    return {"compute_ms": t.wall * 1e3,
+            "stream_GB_per_s": rows.shape[0] * 16 * 1000 * 8 / wall / 1e9}
 
 
 class _Timer:
@@ -725,6 +756,7 @@ def warm_kernels(part: int) -> None:
                     sim.sweep()
                     _ising_kernel(sim)()
                     sim.measure()
+            _dependent_chain(10)
             _stream_rows(np.zeros((2, 2)), np.zeros((1, 2)), np.zeros(1, dtype=np.int64), 1.0)
             _stream_rows(np.zeros((2, 2), np.float32), np.zeros((1, 2), np.float32),
                          np.zeros(1, dtype=np.int64), np.float32(1.0))
@@ -780,6 +812,7 @@ def run_all(quick: bool = False, progress=None) -> dict:
         _warm_kernels_in_two_processes()
     res["warm_up_s"] = t.wall
     with _threads(1):
+        res["machine"]["probe_start"] = machine_probe(quick)
         step("bandwidth")
         res["bandwidth"] = bench_bandwidth(quick)
         step("sweeps")
@@ -798,6 +831,8 @@ def run_all(quick: bool = False, progress=None) -> dict:
     res["startup"] = bench_startup(quick)
     step("memory")
     res["memory"] = bench_memory(quick)
+    with _threads(1):
+        res["machine"]["probe_end"] = machine_probe(quick)
     res["machine"]["loadavg_end"] = list(os.getloadavg())
     res["elapsed_s"] = time.perf_counter() - t_start
     res["targets"] = target_checks(res)
@@ -839,6 +874,11 @@ def format_table(res: dict) -> str:
                  f"{m['cores']} cores, numba {m['numba']}; load average "
                  f"{m['loadavg_start'][0]:.2f} → {m['loadavg_end'][0]:.2f} "
                  "(other jobs on the machine inflate the times)")
+    p0, p1 = m.get("probe_start"), m.get("probe_end")
+    if p0 and p1:
+        lines.append(f"machine probe, start → end: compute {p0['compute_ms']:.0f} → "
+                     f"{p1['compute_ms']:.0f} ms, row streaming {p0['stream_GB_per_s']:.1f} → "
+                     f"{p1['stream_GB_per_s']:.1f} GB/s (a change: the machine drifted)")
     lines.append("")
     lines.append("row-streaming bandwidth (fields[w] += c·J[i], random rows, 16 walkers):")
     for k, v in res["bandwidth"].items():

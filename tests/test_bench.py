@@ -49,7 +49,10 @@ def test_bench_quick_json_reports_every_figure():
     assert {"rkky_mc_version", "machine", "bandwidth", "sweeps", "temperature_ratio",
             "python_overhead", "run_overhead", "build", "threads", "startup", "memory",
             "elapsed_s", "targets"} <= set(res)
-    assert {"cpu", "cores", "numba", "loadavg_start", "loadavg_end"} <= set(res["machine"])
+    assert {"cpu", "cores", "numba", "loadavg_start", "loadavg_end", "probe_start",
+            "probe_end"} <= set(res["machine"])
+    for probe in (res["machine"]["probe_start"], res["machine"]["probe_end"]):
+        assert positive(probe["compute_ms"]) and positive(probe["stream_GB_per_s"])
     assert set(res["bandwidth"]) == {"N1000_float64", "N1000_float32", "N2000_float64",
                                      "N2000_float32"}
     assert all(positive(v["GB_per_s"]) for v in res["bandwidth"].values())
