@@ -502,8 +502,8 @@ def test_hand_built_config_is_validated():
 # rkky_mc: files name their sample by it, and a sweep re-creates samples from their seeds.
 # These are golden values, recorded with the builders of commit 84827b7 (before the dense
 # rows became two loops; the new code gives the same). They check stability, not physics
-# (the physics of the couplings is tested against references above). A deliberate change of
-# how samples are drawn must update them and say so in the changelog of the file format.
+# (the physics of the couplings is tested against references above); only a deliberate change
+# of how samples are drawn may update them.
 _PINNED_SAMPLES = {
     "sk": ({"model": "sk", "N": 30, "seed": 15},
            "1086c2476238c6ffd6a48a091f3bb3d4216bb9ecb3f4e276c2be52fae2cf9325"),
