@@ -3,9 +3,11 @@
 Every figure is measured here, on this machine, now: single-core figures run with one numba
 thread; each is the median of a few repeats after a warm-up call (compile and first-touch
 costs excluded); the sweep figures are timed in interleaved rounds (every case once per
-round), so that a slow spell of the machine costs each case one repeat, not all of them. Machines shared with other jobs make absolute times drift (each record also
-carries the process CPU time, which competing processes disturb less, and the load average
-is reported); ratios and the fraction of the memory-bandwidth bound are what to compare.
+round), so that a slow spell of the machine costs each case one repeat, not all of them.
+Machines shared with other jobs make absolute times drift (each record also carries the
+process CPU time, which competing processes disturb less; the load average and a probe at
+the start and the end are reported); ratios and the fraction of the memory-bandwidth bound
+are what to compare.
 
 Figures (``--json`` gives the same as one JSON object; ``--quick`` shrinks the work, for
 tests, and skips the cold-cache start-up):
