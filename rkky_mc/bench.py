@@ -106,17 +106,11 @@ def machine_probe(quick: bool) -> dict:
     sensitive to what other jobs do to the shared cache and memory). Taken at the start and
     the end of the bench: a change between the two means the machine drifted meanwhile."""
     _dependent_chain(10)
-    n = 20_000_000
     with _Timer() as t:
-        _dependent_chain(n)
-    rng = np.random.default_rng(0)
-    J = rng.normal(size=(1000, 1000))
-    fields = np.zeros((16, 1000))
-    rows = rng.integers(0, 1000, size=100 if quick else 300)
-    _stream_rows(J, fields, rows[:10], 1e-3)
-    wall, _ = _median_timing(lambda: _stream_rows(J, fields, rows, 1e-3), 3)
-    return {"compute_ms": t.wall * 1e3,
-            "stream_GB_per_s": rows.shape[0] * 16 * 1000 * 8 / wall / 1e9}
+        _dependent_chain(20_000_000)
+    stream = _row_streaming(1000, np.float64, 100 if quick else 300, 3,
+                            np.random.default_rng(0))
+    return {"compute_ms": t.wall * 1e3, "stream_GB_per_s": stream["GB_per_s"]}
 
 
 class _Timer:
@@ -183,24 +177,26 @@ def _row_bytes(sim) -> tuple[float, str]:
 
 
 # ---------------------------------------------------------------------------- sections
+def _row_streaming(N, dtype, n_rows, repeats, rng) -> dict:
+    """Row-streaming bandwidth over a random N×N matrix of ``dtype``: 16 walkers,
+    ``n_rows`` random rows per timed call (GB/s of wall and of CPU time)."""
+    J = rng.normal(size=(N, N)).astype(dtype)
+    fields = np.zeros((16, N), dtype=dtype)
+    rows = rng.integers(0, N, size=n_rows)
+    c = dtype(1e-3)
+    _stream_rows(J, fields, rows[:10], c)  # warm-up (compile, first touch)
+    wall, cpu = _median_timing(lambda: _stream_rows(J, fields, rows, c), repeats)
+    nbytes = n_rows * fields.shape[0] * N * np.dtype(dtype).itemsize
+    return {"GB_per_s": nbytes / wall / 1e9, "GB_per_s_cpu": nbytes / max(cpu, 1e-12) / 1e9,
+            "matrix_MB": J.nbytes / 1e6}
+
+
 def bench_bandwidth(quick: bool) -> dict:
     """Row-streaming bandwidth (GB/s) for N = 1000 (J in L3) and 2000 (J ≥ L3), f64 / f32."""
-    out = {}
     rng = np.random.default_rng(0)
-    for N in (1000, 2000):
-        for dt in (np.float64, np.float32):
-            J = rng.normal(size=(N, N)).astype(dt)
-            fields = np.zeros((16, N), dtype=dt)
-            n_rows = 300 if quick else 1500
-            rows = rng.integers(0, N, size=n_rows)
-            c = dt(1e-3)
-            _stream_rows(J, fields, rows[:10], c)  # warm-up (compile, first touch)
-            wall, cpu = _median_timing(lambda: _stream_rows(J, fields, rows, c), 3 if quick else 5)
-            nbytes = n_rows * fields.shape[0] * N * np.dtype(dt).itemsize
-            out[f"N{N}_{np.dtype(dt).name}"] = {
-                "GB_per_s": nbytes / wall / 1e9, "GB_per_s_cpu": nbytes / max(cpu, 1e-12) / 1e9,
-                "matrix_MB": J.nbytes / 1e6}
-    return out
+    return {f"N{N}_{np.dtype(dt).name}": _row_streaming(N, dt, 300 if quick else 1500,
+                                                        3 if quick else 5, rng)
+            for N in (1000, 2000) for dt in (np.float64, np.float32)}
 
 
 class _Case:
@@ -878,9 +874,11 @@ def format_table(res: dict) -> str:
                  "(other jobs on the machine inflate the times)")
     p0, p1 = m.get("probe_start"), m.get("probe_end")
     if p0 and p1:
+        drift = max(abs(p1[k] / p0[k] - 1.0) for k in ("compute_ms", "stream_GB_per_s"))
         lines.append(f"machine probe, start → end: compute {p0['compute_ms']:.0f} → "
                      f"{p1['compute_ms']:.0f} ms, row streaming {p0['stream_GB_per_s']:.1f} → "
-                     f"{p1['stream_GB_per_s']:.1f} GB/s (a change: the machine drifted)")
+                     f"{p1['stream_GB_per_s']:.1f} GB/s"
+                     + (" (the machine drifted during the bench)" if drift > 0.1 else ""))
     lines.append("")
     lines.append("row-streaming bandwidth (fields[w] += c·J[i], random rows, 16 walkers):")
     for k, v in res["bandwidth"].items():

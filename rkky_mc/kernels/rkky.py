@@ -220,7 +220,8 @@ def _rkky_dense_fill(J, pos, box, two_kf, J_scale, cutoff, damping):
 @njit(cache=True, parallel=True)
 def rkky_dense_rows(pos, box, two_kf, J_scale, cutoff, damping, table, r0, out):
     """Rows r0 … r0 + len(out) − 1 of :func:`rkky_dense`'s matrix into ``out`` (B, N)
-    float64, bit for bit (the distance of (i, j) is bitwise that of (j, i)). ``table`` = distance_table(box, two_kf, J_scale, cutoff, damping).
+    float64, bit for bit (the distance of (i, j) is bitwise that of (j, i)).
+    ``table`` = distance_table(box, two_kf, J_scale, cutoff, damping).
     For building a matrix in another precision block by block, without an N×N float64
     copy (each pair is computed twice). Raises ValueError as rkky_dense does."""
     B, n = out.shape
