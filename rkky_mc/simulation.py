@@ -69,14 +69,16 @@ class Simulation:
         self.heatbath = a.update == "heatbath"
         self.overrelaxation = a.overrelaxation
         self.dtype = np.float32 if a.precision == "float32" else np.float64
-        # dense couplings: moves applied to the fields one at a time or deferred (same bits;
-        # which is faster depends on N, the precision and, for Ising, each walker's acceptance)
+        # dense couplings: the order in which moves reach the fields (same bits; which is
+        # fastest depends on N, the precision and, for Ising, each walker's acceptance)
         itemsize = np.dtype(self.dtype).itemsize
         if self.heisenberg:
-            self._dense_batch = kheis.dense_batch_mode(self.N, itemsize)
+            self._dense_mode = kheis.dense_batch_mode(self.N, itemsize)
         else:
             self._defer_from = kising.deferred_min_acceptance(self.N, itemsize)
-            self._dense_batch = np.full(self.W, self._defer_from <= 0.0, dtype=np.uint8)
+            self._walker_outer_below = kising.walker_outer_max_acceptance(self.N, itemsize)
+            first = kising.DEFERRED if self._defer_from <= 0.0 else kising.SITE_OUTER
+            self._dense_mode = np.full(self.W, first, dtype=np.uint8)
             self._flips_seen = np.zeros(self.W, dtype=np.int64)
         self.H = float(sample.field)
         self.pair_a, self.pair_b = (np.array(x, dtype=np.int64) for x in zip(*self.ladder_pairs(self.R))) \
@@ -143,7 +145,7 @@ class Simulation:
         self._ladders = [
             tuple(a[r * T:(r + 1) * T] for a in (self.spins, self.fields, self.beta_w,
                                                  self.rng_walkers, self.flips,
-                                                 self._dense_batch))
+                                                 self._dense_mode))
             for r in range(self.R)
         ]
 
@@ -180,10 +182,10 @@ class Simulation:
             if self.J is not None:
                 kheis.heisenberg_sweep_dense(self.J, *args, self.beta_w, self._sites_seq,
                                              self.rng_walkers, self.heatbath, self.flips,
-                                             self._dense_batch)
+                                             self._dense_mode)
                 for _ in range(self.overrelaxation):
                     kheis.heisenberg_overrelax_dense(self.J, *args, self._sites_seq,
-                                                     self._dense_batch)
+                                                     self._dense_mode)
             else:
                 kheis.heisenberg_sweep_csr(*self.csr, *args, self.beta_w, self._sites_seq,
                                            self.rng_walkers, self.heatbath, self.flips)
@@ -195,7 +197,7 @@ class Simulation:
                 if self.J is not None:
                     kising.ising_sweep_dense(self.J, self.spins, self.fields, self.beta_w,
                                              self._sites_seq, self.rng_walkers, True, self.flips,
-                                             self._dense_batch)
+                                             self._dense_mode)
                 else:
                     kising.ising_sweep_csr(*self.csr, self.spins, self.fields, self.beta_w,
                                            self._sites_seq, self.rng_walkers, True, self.flips)
@@ -216,20 +218,19 @@ class Simulation:
             if self.heatbath or self.J is not None:
                 kfields.ising_energies(self.spins, self.fields, self.H, self.energies)
             if self.J is not None:
-                self.choose_deferred()
+                self.choose_dense_modes()
         if self.T > 1:
             ktemp.tempering_swaps(self.energies, self.betas, self.perm, self.beta_w, self.rng_ladders,
                                   self.n_accepted, self.direction, self.half_trips)
         self.sweeps_done += 1
 
-    def choose_deferred(self):
-        """Ising, dense: defer the flips of the walkers that accepted at least the fraction
-        ``_defer_from`` of their attempts in the sweep just done (kernels/ising.py,
-        DEFERRED_MIN_ACCEPTANCE). Affects speed only, never the results."""
-        if 0.0 < self._defer_from < np.inf:
-            np.greater_equal(self.flips - self._flips_seen, self._defer_from * self.N,
-                             out=self._dense_batch, casting="unsafe")
-            self._flips_seen[:] = self.flips
+    def choose_dense_modes(self):
+        """Ising, dense: the order of each walker's moves in the next sweep from its acceptance
+        in the sweep just done: walker-outer below ``_walker_outer_below``, else deferred from
+        ``_defer_from``, else site-outer (kernels/ising.py, WALKER_OUTER_MAX_ACCEPTANCE).
+        Affects speed only, never the results."""
+        kising.choose_modes(self.flips, self._flips_seen, self._dense_mode,
+                            self._defer_from * self.N, self._walker_outer_below * self.N)
 
     def refresh_due(self) -> bool:
         """Whether the next sweep starts with a from-scratch field recomputation (float32)."""

@@ -229,26 +229,30 @@ def test_exact_enumeration(sparse, heatbath):
                 assert abs(wrong - exact) > 2 * NSIGMA * err, f"beta={beta}: no power"
 
 
-# ---------------------------------------------------- deferred dense updates: same bits
+# ------------------------------------------------------- dense update orders: same bits
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("heatbath", [False, True], ids=["metropolis", "heatbath"])
 @pytest.mark.parametrize("n", [7, 40, 133])
-def test_deferred_dense_updates_are_bitwise_one_at_a_time(dtype, heatbath, n):
-    """The deferred (batched) dense update gives exactly the spins, fields, acceptance
-    counts and random streams of the one-at-a-time update: batches that do not divide the
-    visiting order, repeated sites within a batch, a field, strong and weak couplings."""
+def test_dense_update_orders_are_bitwise_the_same(dtype, heatbath, n):
+    """The three orders of the dense update (site-outer one at a time, deferred batches,
+    walker-outer) give exactly the same spins, fields, acceptance counts and random streams:
+    batches that do not divide the visiting order, repeated sites within a batch, a field,
+    strong and weak couplings."""
+    from rkky_mc.kernels.ising import DEFERRED, SITE_OUTER, WALKER_OUTER
+
     J = random_couplings(n, seed=n, scale=1.5 / np.sqrt(n))
     betas = np.geomspace(0.2, 5.0, 6)
     runs = []
-    # all one at a time, all deferred, and per walker (a changing mix, as the Simulation does)
-    mixes = np.random.default_rng(7).integers(0, 2, size=(25, len(betas))).astype(np.uint8)
-    for batch in (0, 1, "mixed"):
+    # each order for all walkers, and one per walker (a changing mix, as the Simulation does)
+    mixes = np.random.default_rng(7).integers(0, 3, size=(25, len(betas))).astype(np.uint8)
+    assert set(np.unique(mixes)) == {SITE_OUTER, DEFERRED, WALKER_OUTER}
+    for mode in (SITE_OUTER, DEFERRED, WALKER_OUTER, "mixed"):
         sim = Ising(J, 0.25, betas, seed=3, dtype=dtype)
         gen = np.random.default_rng(4)
         for t in range(25):
             sites = gen.integers(0, n, size=n + 5)  # with repeats, length ≠ multiple of 16
             ising_sweep_dense(sim.J, sim.spins, sim.fields, sim.beta_w, sites, sim.rng,
-                              heatbath, sim.accepted, mixes[t] if batch == "mixed" else batch)
+                              heatbath, sim.accepted, mixes[t] if mode == "mixed" else mode)
         runs.append(sim)
     one = runs[0]
     assert one.accepted.sum() > 0 and (one.accepted < 25 * (n + 5)).all()  # both kinds of move
@@ -314,33 +318,42 @@ def test_fused_metropolis_sweep_is_bitwise_call_by_call(dtype):
     assert np.array_equal(rng_sites[0], rng_sites[1])
 
 
-def test_deferred_mode_choice():
-    """Per-walker choice: never below the first N_min; from it, walkers whose acceptance in
-    the last sweep reaches the threshold defer (Simulation.choose_deferred)."""
+def test_dense_mode_choice():
+    """Per-walker order from the acceptance in the last sweep (Simulation.choose_dense_modes):
+    walker-outer below one threshold, deferred from another, site-outer between; neither
+    below the first N_min of its table."""
     from rkky_mc.config import from_dict
     from rkky_mc.couplings import build_sample
-    from rkky_mc.kernels.ising import DEFERRED_MIN_ACCEPTANCE, deferred_min_acceptance
+    from rkky_mc.kernels.ising import (DEFERRED, DEFERRED_MIN_ACCEPTANCE, SITE_OUTER,
+                                       WALKER_OUTER, WALKER_OUTER_MAX_ACCEPTANCE,
+                                       deferred_min_acceptance, walker_outer_max_acceptance)
     from rkky_mc.simulation import Simulation
 
     for itemsize, steps in DEFERRED_MIN_ACCEPTANCE.items():
         n0, a0 = steps[0]
         assert deferred_min_acceptance(n0 - 1, itemsize) == np.inf
         assert deferred_min_acceptance(n0, itemsize) == a0
+        for n1, a1 in WALKER_OUTER_MAX_ACCEPTANCE[itemsize]:
+            assert walker_outer_max_acceptance(n1, itemsize) == a1
     assert deferred_min_acceptance(100_000, 8) == 0.0
-    # SK N = 1000 (float64: threshold 0.2): T = 0.2 walkers accept ~1 %, T = 5 ones ~80 %
+    # SK N = 1000 float32 (walker-outer below 0.3, deferred from 0.4): T = 0.2 walkers accept
+    # ~1 %, T ≈ 1 ones 30–40 %, T = 5 ones ~80 %
     cfg = from_dict({"sample": {"model": "sk", "N": 1000, "seed": 1},
-                     "anneal": {"temperatures": [0.2, 5.0], "replicas": 2, "sweeps": 1,
-                                "thermalization": 0, "seed": 3}})
-    sim = Simulation(cfg, build_sample(cfg.sample))
-    assert sim._defer_from == 0.2 and not sim._dense_batch.any()
+                     "anneal": {"temperatures": [0.2, 0.95, 1.05, 5.0], "replicas": 2,
+                                "sweeps": 1, "thermalization": 0, "seed": 3,
+                                "precision": "float32"}})
+    sim = Simulation(cfg, build_sample(cfg.sample, precision="float32"))
+    wo, defer = sim._walker_outer_below, sim._defer_from
+    assert (wo, defer) == (walker_outer_max_acceptance(1000, 4), deferred_min_acceptance(1000, 4))
+    assert (sim._dense_mode == SITE_OUTER).all()
     for _ in range(3):
         sim.sweep()
     flips0 = sim.flips.copy()
     sim.sweep()
     rate = (sim.flips - flips0) / sim.N
-    expect = rate >= 0.2
-    assert expect.any() and not expect.all()
-    assert np.array_equal(sim._dense_batch.astype(bool), expect)
+    expect = np.where(rate < wo, WALKER_OUTER, np.where(rate >= defer, DEFERRED, SITE_OUTER))
+    assert set(expect) == {SITE_OUTER, DEFERRED, WALKER_OUTER}, rate
+    assert np.array_equal(sim._dense_mode, expect)
 
 
 # -------------------------------------------------------------------- zero couplings

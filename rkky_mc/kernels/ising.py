@@ -39,52 +39,99 @@ _KW = dict(cache=True, fastmath=FASTMATH, error_model="numpy")
 
 
 # --------------------------------------------------------------------------- dense blocks
-# Two equivalent ways to apply accepted flips, chosen per call by ``batch`` (same bits):
+# Three equivalent orders for a walker's moves, chosen walker by walker by ``mode`` (same bits):
 #
-# one at a time (batch = 0): at site i, row i of J is loaded once and serves every walker of
-#   the block; each accepted flip streams that walker's field row. Best while the walkers'
-#   field rows and J's row stay in L1/L2 (small N).
-# deferred (batch = 1): the sites are taken in batches of FLIP_BATCH. Within a batch each
+# SITE_OUTER (one at a time): at site i, row i of J is loaded once and serves every walker of
+#   the block that flips there; each accepted flip streams that walker's field row.
+# DEFERRED: the sites are taken in batches of FLIP_BATCH. Within a batch each
 #   walker decides its moves site after site, bringing the visited site's field up to date from
 #   its pending flips of the batch (h_i = fields[w, i] + c_a J[r_a, i], pending flips a in their
 #   order, with J[r_a, i] from a small matrix of the couplings among the batch's sites, whose
-#   row for batch position a is gathered when some walker first flips there); then its flips are added to its field row up to eight per pass. The field
-#   row is read and written once per pass instead of once per flip: about half the memory
-#   traffic once rows of J and fields no longer fit in L2 (large N).
+#   row for batch position a is gathered when some walker first flips there); then its flips
+#   are added to its field row up to eight per pass. The field row is read and written once
+#   per pass instead of once per flip: about half the memory traffic once rows of J and
+#   fields no longer fit in L2 (large N, high acceptance).
+# WALKER_OUTER: the walker makes its whole pass on its own (_dense_walker): its spins and
+#   fields stay in L1, its stream state in registers, and each flip streams row i of J, shared
+#   with no other walker. Decisions are cheapest this way, so it wins where few moves are
+#   accepted (low temperature).
 # Each field element receives exactly the additions of the one-at-a-time update, in the same
 # order and with the same rounding (J symmetric; FASTMATH allows neither contraction nor
 # reassociation), and every walker draws the same random numbers: the results are the same bits
 # (tests/test_kernels_ising.py).
 FLIP_BATCH = 16
-# Which walkers defer, by bytes per coupling: walkers whose acceptance in their previous sweep
-# was at least DEFERRED_MIN_ACCEPTANCE[itemsize] at N ≥ N_min (list of (N_min, acceptance),
-# the largest N_min ≤ N applies; none below the first). Deferring pays per flip and costs a
-# little per attempt (the pending corrections, the on-demand gather), so it is chosen walker by
-# walker: a tempering ladder holds both kinds. Measured through the bench's SK kernel on this
-# project's 2-core AMD EPYC VM, all 32 walkers at one T (ns per attempt, one at a time vs
-# deferred, interleaved): float64 N = 1000 acceptance 0.14 43.8 vs 49.9, 0.28 64.3 vs 59.7,
-# 0.74 153 vs 129; N = 2000 0.14 99.8 vs 89.6, 0.74 323 vs 228; float32 N = 2000 0.14 41.9 vs
-# 46.8, 0.28 70.9 vs 70.2, 0.74 171 vs 130; float64 N = 700 (bench ladder) 44.7 vs 48.4.
-# One at a time for the low-temperature walkers also keeps a T = 0.5 sweep ≥ 3× cheaper than
-# a T = 3 one at N = 1000 (all walkers deferred: 2.6–2.9×).
-DEFERRED_MIN_ACCEPTANCE = {8: [(1000, 0.2), (1500, 0.0)], 4: [(2000, 0.25)]}
+SITE_OUTER, DEFERRED, WALKER_OUTER = 0, 1, 2
+# The order of each walker, by bytes per coupling, from its acceptance in its previous sweep
+# (Simulation.choose_dense_modes): WALKER_OUTER below WALKER_OUTER_MAX_ACCEPTANCE, else
+# DEFERRED from DEFERRED_MIN_ACCEPTANCE, else SITE_OUTER. Each table is a list of
+# (N_min, acceptance): the largest N_min ≤ N applies (none below the first: never deferred,
+# never walker-outer). A tempering ladder holds all three kinds.
+# Measured through the SK kernel (bench's ladder sample) on this project's 2-core AMD EPYC VM,
+# one core, all 32 walkers at one T, ns per attempt as site-outer / deferred / walker-outer,
+# interleaved (2026-11-24):
+#   float64 N = 256:  acceptance 0.06 16.0/21.5/11.8, 0.29 34.4/39.4/28.9, 0.75 56.9/53.2/50.9
+#   float64 N = 500:  0.06 15.6/18.8/11.6, 0.28 39.8/39.6/37.3, 0.44 49.3/57.5/54.2,
+#                     0.74 91.1/77.9/97.8
+#   float64 N = 1000: 0.07 24.4/28.6/20.0, 0.15 36.4/43.0/35.8, 0.28 57.7/62.6/56.4,
+#                     0.43 82.1/82.4/92.2, 0.74 123/119/154
+#   float64 N = 2000: 0.07 52.6/56.3/44.9, 0.15 90.9/91.6/94.7, 0.29 166/131/177,
+#                     0.74 312/229/424
+#   float32 N = 1000: 0.07 15.9/19.6/12.2, 0.28 42.7/43.7/39.6, 0.43 65.0/55.2/62.5,
+#                     0.74 99.4/76.1/94.2
+#   float32 N = 2000: 0.07 28.3/35.1/23.3, 0.15 45.7/50.3/43.9, 0.29 67.5/71.9/77.1,
+#                     0.74 192/134/219
+#   float32 N = 4000: 0.08 70.7/74.6/65.8, 0.15 119/116/147
+# The VM drifts by 10–20 % between rounds; the thresholds sit at the crossings that repeat.
+WALKER_OUTER_MAX_ACCEPTANCE = {8: [(0, 0.3), (1000, 0.2), (1500, 0.1)],
+                               4: [(0, 0.3), (1500, 0.2), (3000, 0.1)]}
+DEFERRED_MIN_ACCEPTANCE = {8: [(1000, 0.2), (1500, 0.0)], 4: [(1000, 0.4), (2000, 0.25)]}
 
 
-def deferred_min_acceptance(N: int, itemsize: int = 8) -> float:
-    """Acceptance from which a walker's flips are deferred at N spins (inf: never)."""
-    out = np.inf
-    for n_min, acc in DEFERRED_MIN_ACCEPTANCE.get(itemsize, DEFERRED_MIN_ACCEPTANCE[8]):
+def _by_size(table, N, itemsize, below):
+    out = below
+    for n_min, acc in table.get(itemsize, table[8]):
         if N >= n_min:
             out = acc
     return out
 
 
+def deferred_min_acceptance(N: int, itemsize: int = 8) -> float:
+    """Acceptance from which a walker's flips are deferred at N spins (inf: never)."""
+    return _by_size(DEFERRED_MIN_ACCEPTANCE, N, itemsize, np.inf)
+
+
+def walker_outer_max_acceptance(N: int, itemsize: int = 8) -> float:
+    """Acceptance below which a walker makes its pass on its own (walker-outer) at N spins
+    (0: never)."""
+    return _by_size(WALKER_OUTER_MAX_ACCEPTANCE, N, itemsize, 0.0)
+
+
+@njit(cache=True)
+def choose_modes(flips, flips_seen, mode, defer_from, walker_outer_below):
+    """Each walker's order for the next sweep from its flips since ``flips_seen`` (then brought
+    up to date): WALKER_OUTER below ``walker_outer_below`` flips, else DEFERRED from
+    ``defer_from`` flips, else SITE_OUTER. One compiled call: it runs after every sweep."""
+    for w in range(flips.shape[0]):
+        n = flips[w] - flips_seen[w]
+        flips_seen[w] = flips[w]
+        if n < walker_outer_below:
+            mode[w] = WALKER_OUTER
+        elif n >= defer_from:
+            mode[w] = DEFERRED
+        else:
+            mode[w] = SITE_OUTER
+
+
+# Indices are cast to uint64 (sites and walkers are valid by construction): numba then emits
+# no negative-index wrap-around on any access (5–10 % of the site-outer sweep at N = 1000).
 @njit(**_KW)
 def _metropolis_dense_single(J, spins, fields, beta_w, sites, rng, accepted, ws):
-    N = spins.shape[1]
+    u0 = np.uint64(0)
+    u1 = np.uint64(spins.shape[1])
     for ii in range(sites.shape[0]):
-        i = sites[ii]
-        for w in ws:
+        i = np.uint64(sites[ii])
+        for k in range(ws.shape[0]):
+            w = np.uint64(ws[k])
             s = spins[w, i]
             two_s = s + s
             de = two_s * fields[w, i]
@@ -93,17 +140,19 @@ def _metropolis_dense_single(J, spins, fields, beta_w, sites, rng, accepted, ws)
                     continue
             spins[w, i] = -s
             c = -two_s  # 2 s_new
-            for j in range(N):
+            for j in range(u0, u1):
                 fields[w, j] += c * J[i, j]
             accepted[w] += 1
 
 
 @njit(**_KW)
 def _heatbath_dense_single(J, spins, fields, beta_w, sites, rng, accepted, ws):
-    N = spins.shape[1]
+    u0 = np.uint64(0)
+    u1 = np.uint64(spins.shape[1])
     for ii in range(sites.shape[0]):
-        i = sites[ii]
-        for w in ws:
+        i = np.uint64(sites[ii])
+        for k in range(ws.shape[0]):
+            w = np.uint64(ws[k])
             s = spins[w, i]
             p_up = 1.0 / (1.0 + np.exp(-2.0 * beta_w[w] * fields[w, i]))
             up = uniform(rng, w) < p_up
@@ -111,9 +160,45 @@ def _heatbath_dense_single(J, spins, fields, beta_w, sites, rng, accepted, ws):
                 continue
             spins[w, i] = -s
             c = -(s + s)
-            for j in range(N):
+            for j in range(u0, u1):
                 fields[w, j] += c * J[i, j]
             accepted[w] += 1
+
+
+@njit(**_KW)
+def _dense_walker(J, spins, fields, beta_w, sites, rng, w, heatbath):
+    """Walker ``w``'s pass over ``sites`` on its own (walker-outer order): its spins and
+    fields stay in L1 and its stream state in registers, and every accepted flip streams row i
+    of J. Returns its number of flips. The operations of the site-outer kernels, walker by
+    walker, so the same bits."""
+    beta = beta_w[w]
+    sw = spins[w]
+    fw = fields[w]
+    s0, s1, s2, s3 = rng[w, 0], rng[w, 1], rng[w, 2], rng[w, 3]
+    u0 = np.uint64(0)
+    u1 = np.uint64(fields.shape[1])
+    n_flips = 0
+    for ii in range(sites.shape[0]):
+        i = np.uint64(sites[ii])
+        s = sw[i]
+        if heatbath:
+            p_up = 1.0 / (1.0 + np.exp(-2.0 * beta * fw[i]))
+            r, s0, s1, s2, s3 = xoshiro_step(s0, s1, s2, s3)
+            if (u64_to_uniform(r) < p_up) == (s > 0):
+                continue
+        else:
+            de = (s + s) * fw[i]
+            if de > 0:
+                r, s0, s1, s2, s3 = xoshiro_step(s0, s1, s2, s3)
+                if not exp_test(u64_to_uniform(r), beta * de):
+                    continue
+        sw[i] = -s
+        c = -(s + s)
+        for j in range(u0, u1):
+            fw[j] += c * J[i, j]
+        n_flips += 1
+    rng[w, 0], rng[w, 1], rng[w, 2], rng[w, 3] = s0, s1, s2, s3
+    return n_flips
 
 
 @njit(**_KW)
@@ -196,11 +281,12 @@ def _dense_deferred(J, spins, fields, beta_w, sites, rng, accepted, ws, heatbath
     for b0 in range(0, n, FLIP_BATCH):
         b1 = min(b0 + FLIP_BATCH, n)
         have[:] = False
-        for w in ws:
+        for k in range(ws.shape[0]):
+            w = np.uint64(ws[k])
             beta = beta_w[w]
             m = 0
             for ii in range(b0, b1):
-                i = sites[ii]
+                i = np.uint64(sites[ii])
                 s = spins[w, i]
                 h = fields[w, i]
                 for a in range(m):  # pending flips of this batch, in order
@@ -228,32 +314,42 @@ def _dense_deferred(J, spins, fields, beta_w, sites, rng, accepted, ws, heatbath
                 accepted[w] += m
 
 
-def _defers(batch, w):
-    """Whether walker w's flips are deferred: ``batch`` is one flag for all walkers (int) or
-    one per walker (array)."""
+def _walker_mode(mode, w):
+    """Walker w's update order (SITE_OUTER, DEFERRED or WALKER_OUTER): ``mode`` is one mode
+    for all walkers (int) or one per walker (array)."""
 
 
-@overload(_defers, jit_options=dict(cache=True))
-def _defers_impl(batch, w):
-    if isinstance(batch, (types.Integer, types.Boolean)):
-        return lambda batch, w: batch != 0
-    return lambda batch, w: batch[w] != 0
+@overload(_walker_mode, jit_options=dict(cache=True))
+def _walker_mode_impl(mode, w):
+    if isinstance(mode, (types.Integer, types.Boolean)):
+        return lambda mode, w: np.int64(mode)
+    return lambda mode, w: np.int64(mode[w])
 
 
 @njit(**_KW)
-def _dense_block(J, spins, fields, beta_w, sites, rng, accepted, w0, w1, heatbath, batch):
+def _dense_block(J, spins, fields, beta_w, sites, rng, accepted, w0, w1, heatbath, mode):
     n_def = 0
+    n_one = 0
     for w in range(w0, w1):
-        n_def += _defers(batch, w)
+        m = _walker_mode(mode, w)
+        if m == WALKER_OUTER:
+            accepted[w] += _dense_walker(J, spins, fields, beta_w, sites, rng, w, heatbath)
+        elif m == DEFERRED:
+            n_def += 1
+        else:
+            n_one += 1
     ws_def = np.empty(n_def, dtype=np.int64)
-    ws_one = np.empty(w1 - w0 - n_def, dtype=np.int64)
+    ws_one = np.empty(n_one, dtype=np.int64)
     a = 0
+    b = 0
     for w in range(w0, w1):
-        if _defers(batch, w):
+        m = _walker_mode(mode, w)
+        if m == DEFERRED:
             ws_def[a] = w
             a += 1
-        else:
-            ws_one[w - w0 - a] = w
+        elif m != WALKER_OUTER:
+            ws_one[b] = w
+            b += 1
     if n_def > 0:
         _dense_deferred(J, spins, fields, beta_w, sites, rng, accepted, ws_def, heatbath)
     if ws_one.shape[0] > 0:
@@ -333,20 +429,21 @@ def _heatbath_csr_block(indptr, indices, data, spins, fields, beta_w, sites, rng
 # Walkers split into n_blocks contiguous blocks, one prange iteration each; a call with
 # little work (len(sites)·W < fields.PARALLEL_MIN_WORK) runs serially in the calling thread.
 @njit(parallel=True, **_KW)
-def ising_sweep_dense(J, spins, fields, beta_w, sites, rng, heatbath, accepted, batch=0):
-    """One pass over ``sites`` for every walker, dense (N, N) couplings. ``batch``: 0 applies
-    flips one at a time, 1 deferred, or one such flag per walker (W,) (same bits whatever the
-    choice; the Simulation picks per walker by its acceptance, see DEFERRED_MIN_ACCEPTANCE)."""
+def ising_sweep_dense(J, spins, fields, beta_w, sites, rng, heatbath, accepted, mode=0):
+    """One pass over ``sites`` for every walker, dense (N, N) couplings. ``mode``: the order
+    of the walkers' moves, SITE_OUTER (0), DEFERRED (1) or WALKER_OUTER (2), one for all
+    walkers or one per walker, (W,) uint8 (the same bits whatever the choice; the Simulation
+    picks per walker by its acceptance, see WALKER_OUTER_MAX_ACCEPTANCE)."""
     W = spins.shape[0]
     nb = n_blocks(W, sites.shape[0] * W)
     if nb <= 1:
-        _dense_block(J, spins, fields, beta_w, sites, rng, accepted, 0, W, heatbath, batch)
+        _dense_block(J, spins, fields, beta_w, sites, rng, accepted, 0, W, heatbath, mode)
     else:
         for b in prange(nb):
             w0 = (b * W) // nb
             w1 = ((b + 1) * W) // nb
             _dense_block(J, spins, fields, beta_w, sites, rng, accepted, w0, w1, heatbath,
-                         batch)
+                         mode)
 
 
 @njit(parallel=True, **_KW)
