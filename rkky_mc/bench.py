@@ -26,6 +26,9 @@ tests, and skips the cold-cache start-up):
                   per row and bytes → value + column index) and the fraction of it reached
                   (> 1 where deferred field updates apply several moves per pass over a
                   walker's field rows, which the one-move-at-a-time bound does not model);
+                  for dense Ising, the plain C reference of issue 6 (``c_reference``) timed in
+                  the same interleaved rounds, and rkky_mc's time over it (``vs_c``);
+* ``c_reference`` the C compiler and flags used, or why the C reference was not run;
 * ``temperature_ratio``  Ising sweep cost at T = 3 over T = 0.5 (N = 1000, all 32 walkers at
                   one temperature), as run and with every flip applied one at a time;
 * ``build``       time to build dense RKKY couplings (N = 4000) and sparse ones (N ≈ 20 000);
@@ -293,11 +296,11 @@ def _ising_kernel(sim):
         for r, (s, f, b, g, fl) in enumerate(views):
             if sim.J is not None:
                 kising.ising_sweep_dense(sim.J, s, f, b, sites[r], g, False, fl,
-                                         sim._dense_batch[r * T:(r + 1) * T])
+                                         sim._dense_mode[r * T:(r + 1) * T])
             else:
                 kising.ising_sweep_csr(*sim.csr, s, f, b, sites[r], g, False, fl)
         if sim.J is not None:
-            sim.choose_deferred()  # as Simulation.sweep does (a few µs)
+            sim.choose_dense_modes()  # as Simulation.sweep does (a few µs)
     return run
 
 
@@ -307,24 +310,33 @@ def _heisenberg_kernel(sim, what):
     args = (sim.sx, sim.sy, sim.sz, sim.hx, sim.hy, sim.hz)
     if what == "overrelaxation":
         return lambda: kheis.heisenberg_overrelax_dense(sim.J, *args, sim._sites_seq,
-                                                        sim._dense_batch)
+                                                        sim._dense_mode)
     return lambda: kheis.heisenberg_sweep_dense(sim.J, *args, sim.beta_w, sim._sites_seq,
                                                 sim.rng_walkers, what == "heatbath", sim.flips,
-                                                sim._dense_batch)
+                                                sim._dense_mode)
 
 
-def bench_sweeps(quick: bool, bandwidth: dict) -> list:
-    """Every sweep figure; all cases are set up first, then timed in interleaved rounds."""
-    cases = []
+def bench_sweeps(quick: bool, bandwidth: dict, c_binaries: dict | None = None) -> list:
+    """Every sweep figure; all cases are set up first, then timed in interleaved rounds.
+    ``c_binaries`` ({precision: path}, c_reference.build): the C reference of each dense
+    Ising case runs in the same rounds."""
+    from .c_reference import ReferenceCase
+
+    cases, refs = [], {}
     # dense Ising PT, SK couplings, 16 temperatures × 2 ladders, Metropolis
     for N in (1000, 2000):
         for prec in ("float64", "float32"):
             sim, _ = _simulation({"model": "sk", "N": N, "seed": 1},
                                  {"precision": prec, "seed": 2})
-            for _ in range(20 if quick else 100):  # towards equilibrium acceptance
+            warm = 20 if quick else 100  # sweeps towards equilibrium acceptance
+            for _ in range(warm):
                 sim.sweep()
             n = (4 if quick else 20) if N == 1000 else (2 if quick else 8)
-            cases.append(_Case(f"ising_sk_N{N}_{prec}", sim, n, kernel=_ising_kernel(sim)))
+            name = f"ising_sk_N{N}_{prec}"
+            cases.append(_Case(name, sim, n, kernel=_ising_kernel(sim)))
+            if prec in (c_binaries or {}):
+                refs[name] = ReferenceCase(name, c_binaries[prec], N, n, warm)
+                cases.append(refs[name])
     # Heisenberg, N = 1000: Metropolis, heat bath, over-relaxation (its kernel alone: an
     # over-relaxation move keeps the energy, every move is "accepted")
     for prec in ("float64", "float32"):
@@ -356,10 +368,19 @@ def bench_sweeps(quick: bool, bandwidth: dict) -> list:
         name = f"ising_rkky_sparse_N{sim.N}_{prec}"
         sparse_pairs[name] = 2 * smp.n_pairs / smp.n_spins
         cases.append(_Case(name, sim, 2 if quick else 4, kernel=_ising_kernel(sim)))
-    _time_interleaved(cases, 3 if quick else 7)
+    try:
+        _time_interleaved(cases, 3 if quick else 7)
+    finally:
+        for ref in refs.values():
+            ref.close()
     records = []
     for case in cases:
+        if isinstance(case, ReferenceCase):
+            continue
         rec = _sweep_record(case, bandwidth)
+        if case.name in refs:
+            rec["c_reference"] = refs[case.name].record()
+            rec["vs_c"] = rec["ns"] / rec["c_reference"]["ns"]
         if case.name in sparse_pairs:
             rec["neighbours_per_spin"] = sparse_pairs[case.name]
         records.append(rec)
@@ -382,7 +403,7 @@ def bench_temperature_ratio(quick: bool) -> dict:
             sim.beta_w[:] = 1.0 / T
             if policy:
                 sim._defer_from = np.inf
-                sim._dense_batch[:] = 0
+                sim._dense_mode[:] = 0
             kern = _ising_kernel(sim)
             for _ in range(20 if quick else 100):  # equilibrate at this temperature
                 kern()
@@ -394,7 +415,7 @@ def bench_temperature_ratio(quick: bool) -> dict:
             per = 1e9 / (n * sim.N * sim.W)
             res[f"{policy}T{T:g}"] = {"ns": wall * per, "ns_cpu": cpu * per,
                                       "acceptance": float(acc),
-                                      "deferred_walkers": int(sim._dense_batch.sum())}
+                                      "deferred_walkers": int(sim._dense_mode.sum())}
         res[f"{policy}ratio"] = res[f"{policy}T3"]["ns"] / res[f"{policy}T0.5"]["ns"]
         res[f"{policy}ratio_cpu"] = res[f"{policy}T3"]["ns_cpu"] / res[f"{policy}T0.5"]["ns_cpu"]
     res["target"] = TARGETS["temperature_ratio"][2]
@@ -750,7 +771,7 @@ def warm_kernels(part: int) -> None:
                                {"model": "ea", "L": 3, "distribution": "pm1", "seed": 1}):
                     sim, _ = _simulation(sample, {"precision": prec, "seed": 2})
                     sim.sweep()
-                    sim._dense_batch[:] = 1
+                    sim._dense_mode[:] = 1
                     sim.sweep()
                     _ising_kernel(sim)()
                     sim.measure()
@@ -791,7 +812,7 @@ def _warm_kernels_in_two_processes() -> None:
 def run_all(quick: bool = False, progress=None) -> dict:
     import numba
 
-    from . import __version__, provenance
+    from . import __version__, c_reference, provenance
 
     def step(name):
         if progress is not None:
@@ -809,12 +830,21 @@ def run_all(quick: bool = False, progress=None) -> dict:
     with _Timer() as t:
         _warm_kernels_in_two_processes()
     res["warm_up_s"] = t.wall
+    step("C reference (compile)")
+    c_dir = tempfile.mkdtemp(prefix="rkky_mc_c_reference_")
+    try:
+        c_ref = c_reference.build(c_dir)
+        res["c_reference"] = {k: v for k, v in c_ref.items() if k != "binaries"}
+        with _threads(1):
+            res["machine"]["probe_start"] = machine_probe(quick)
+            step("bandwidth")
+            res["bandwidth"] = bench_bandwidth(quick)
+            step("sweeps" + ("" if c_ref["binaries"] else " (no C reference: "
+                             + c_ref["reason"] + ")"))
+            res["sweeps"] = bench_sweeps(quick, res["bandwidth"], c_ref["binaries"])
+    finally:
+        shutil.rmtree(c_dir, ignore_errors=True)
     with _threads(1):
-        res["machine"]["probe_start"] = machine_probe(quick)
-        step("bandwidth")
-        res["bandwidth"] = bench_bandwidth(quick)
-        step("sweeps")
-        res["sweeps"] = bench_sweeps(quick, res["bandwidth"])
         step("temperature ratio")
         res["temperature_ratio"] = bench_temperature_ratio(quick)
         step("python overhead")
@@ -850,6 +880,13 @@ def target_checks(res: dict) -> list:
     for name, (_, op, target) in TARGETS.items():
         if name in by_name:
             add(name, by_name[name]["ns"], op, target, "ns/update")
+    # the same targets against the C reference timed in the same rounds (drift cancels)
+    from .c_reference import ISSUE_C_NS
+
+    for name, c_issue in ISSUE_C_NS.items():
+        if "vs_c" in by_name.get(name, {}):
+            add(f"{name} / C reference", by_name[name]["vs_c"], "<=",
+                round(TARGETS[name][2] / c_issue, 3), "×")
     tr = res.get("temperature_ratio", {})
     add("T=3 / T=0.5 Ising sweep cost (N=1000)", tr.get("ratio"), ">=", 3.0, "×")
     ro = res.get("run_overhead", {}).get("ising", {})
@@ -895,6 +932,17 @@ def format_table(res: dict) -> str:
                      f"{r['acceptance']:7.3f} {r['bound_ns']:7.1f} {r['fraction_of_bound']:6.2f}")
     lines.append("  ns/upd: Simulation.sweep() wall time / (sweeps × N × T × R); kernel: the bare "
                  "kernel; bound: N × acceptance × bytes / bandwidth")
+    c = res.get("c_reference", {})
+    with_c = [r for r in res["sweeps"] if "c_reference" in r]
+    if with_c:
+        lines.append(f"  plain C reference of the same sweep ({c.get('compiler')} "
+                     f"{c.get('flags')}), in the same rounds:")
+        for r in with_c:
+            cr = r["c_reference"]
+            lines.append(f"    {r['name']:<36} C {cr['ns']:7.1f} ns (accept {cr['acceptance']:.3f})"
+                         f"   rkky_mc / C = {r['vs_c']:.2f}")
+    elif c.get("reason"):
+        lines.append(f"  (C reference not run: {c['reason']})")
     lines.append("")
     tr = res["temperature_ratio"]
     lines.append(f"Ising N=1000 all walkers at T=0.5: {tr['T0.5']['ns']:.1f} ns (acc "

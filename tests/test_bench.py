@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 from numba import njit
 
+from rkky_mc import c_reference
 from rkky_mc.bench import TARGETS, bench_command, format_table
 from rkky_mc.config import from_dict
 from rkky_mc.couplings import build_sample
@@ -84,10 +85,48 @@ def test_bench_quick_json_reports_every_figure():
     assert res["memory"]["float32"]["matrix_MB"] == res["memory"]["matrix_MB"] / 2
     assert positive(res["threads"]["threads_1_sweeps_per_s"])
     assert positive(res["threads"]["two_processes_total_sweeps_per_s"])
+    # the C reference in the same rounds when a compiler is present (13 targets + 3 ratios)
+    by_name = {r["name"]: r for r in res["sweeps"]}
+    if c_reference.compiler() is not None:
+        assert "reason" not in res["c_reference"], res["c_reference"]
+        for name in SWEEP_NAMES[:4]:
+            cr = by_name[name]["c_reference"]
+            assert positive(cr["ns"]) and 0.0 < cr["acceptance"] < 1.0 and cr["repeats"] == 3
+            assert by_name[name]["vs_c"] == by_name[name]["ns"] / cr["ns"]
+        n_targets = 13 + len(c_reference.ISSUE_C_NS)
+    else:
+        assert res["c_reference"]["reason"]
+        assert not any("c_reference" in r for r in res["sweeps"])
+        n_targets = 13
     names = [t["name"] for t in res["targets"]]
-    assert len(names) == len(set(names)) == 13
+    assert len(names) == len(set(names)) == n_targets
     assert all(t["value"] is None or math.isfinite(t["value"]) for t in res["targets"])
     assert "targets:" in format_table(res)
+
+
+def test_c_reference_builds_and_serves_rounds(tmp_path, monkeypatch):
+    """The C reference compiles in both precisions and answers one timed round per request
+    (ns per attempted update, acceptance of a Metropolis ladder in (0, 1)); without a
+    compiler the bench is told why instead."""
+    monkeypatch.setattr(c_reference, "compiler", lambda: None)
+    assert c_reference.build(tmp_path) == {"binaries": {}, "reason": (
+        "no C compiler ($CC, gcc or cc) on PATH")}
+    monkeypatch.undo()
+    if c_reference.compiler() is None:
+        pytest.skip("no C compiler on this machine")
+    built = c_reference.build(tmp_path)
+    assert set(built["binaries"]) == {"float64", "float32"}, built.get("reason")
+    for prec, binary in built["binaries"].items():
+        case = c_reference.ReferenceCase(f"sk_{prec}", binary, N=64, n_sweeps=5, warm_sweeps=5)
+        case.warm()
+        try:
+            for _ in range(3):
+                case.time_once()
+        finally:
+            case.close()
+        rec = case.record()
+        assert rec["repeats"] == 3 and positive(rec["ns"]), rec
+        assert 0.05 < rec["acceptance"] < 0.95, rec  # a ladder over T in [0.3, 2]
 
 
 # -------------------------------------------------------------- Metropolis prefilter
