@@ -319,13 +319,13 @@ def test_fused_metropolis_sweep_is_bitwise_call_by_call(dtype):
 
 
 def test_dense_mode_choice():
-    """Per-walker order from the acceptance in the last sweep (Simulation.choose_dense_modes):
-    walker-outer below one threshold, deferred from another, site-outer between; neither
-    below the first N_min of its table."""
+    """Per-walker order from the flips in the last sweep: walker-outer below one threshold,
+    deferred from another, site-outer between (kising.choose_modes, boundaries included);
+    the tables apply from their first N_min; Simulation.choose_dense_modes uses them."""
     from rkky_mc.config import from_dict
     from rkky_mc.couplings import build_sample
     from rkky_mc.kernels.ising import (DEFERRED, DEFERRED_MIN_ACCEPTANCE, SITE_OUTER,
-                                       WALKER_OUTER, WALKER_OUTER_MAX_ACCEPTANCE,
+                                       WALKER_OUTER, WALKER_OUTER_MAX_ACCEPTANCE, choose_modes,
                                        deferred_min_acceptance, walker_outer_max_acceptance)
     from rkky_mc.simulation import Simulation
 
@@ -336,15 +336,21 @@ def test_dense_mode_choice():
         for n1, a1 in WALKER_OUTER_MAX_ACCEPTANCE[itemsize]:
             assert walker_outer_max_acceptance(n1, itemsize) == a1
     assert deferred_min_acceptance(100_000, 8) == 0.0
-    # SK N = 1000 float32 (walker-outer below 0.3, deferred from 0.4): T = 0.2 walkers accept
-    # ~1 %, T ≈ 1 ones 30–40 %, T = 5 ones ~80 %
+    # the compiled choice: thresholds 30 (walker-outer below) and 60 flips (deferred from)
+    seen = np.array([100, 100, 100, 100, 100, 100], dtype=np.int64)
+    flips = seen + np.array([0, 29, 30, 59, 60, 90])
+    mode = np.full(6, 7, dtype=np.uint8)
+    choose_modes(flips, seen, mode, 60.0, 30.0)
+    assert list(mode) == [WALKER_OUTER, WALKER_OUTER, SITE_OUTER, SITE_OUTER, DEFERRED, DEFERRED]
+    assert np.array_equal(seen, flips)  # brought up to date
+    # SK N = 1000 float64 (walker-outer below 0.2, deferred from 0.2): T = 0.2 walkers accept
+    # ~1 %, T = 5 ones ~80 %
     cfg = from_dict({"sample": {"model": "sk", "N": 1000, "seed": 1},
-                     "anneal": {"temperatures": [0.2, 0.95, 1.05, 5.0], "replicas": 2,
-                                "sweeps": 1, "thermalization": 0, "seed": 3,
-                                "precision": "float32"}})
-    sim = Simulation(cfg, build_sample(cfg.sample, precision="float32"))
+                     "anneal": {"temperatures": [0.2, 5.0], "replicas": 2, "sweeps": 1,
+                                "thermalization": 0, "seed": 3}})
+    sim = Simulation(cfg, build_sample(cfg.sample))
     wo, defer = sim._walker_outer_below, sim._defer_from
-    assert (wo, defer) == (walker_outer_max_acceptance(1000, 4), deferred_min_acceptance(1000, 4))
+    assert (wo, defer) == (walker_outer_max_acceptance(1000), deferred_min_acceptance(1000))
     assert (sim._dense_mode == SITE_OUTER).all()
     for _ in range(3):
         sim.sweep()
@@ -352,7 +358,7 @@ def test_dense_mode_choice():
     sim.sweep()
     rate = (sim.flips - flips0) / sim.N
     expect = np.where(rate < wo, WALKER_OUTER, np.where(rate >= defer, DEFERRED, SITE_OUTER))
-    assert set(expect) == {SITE_OUTER, DEFERRED, WALKER_OUTER}, rate
+    assert set(expect) == {DEFERRED, WALKER_OUTER}, rate
     assert np.array_equal(sim._dense_mode, expect)
 
 
