@@ -275,6 +275,26 @@ def test_link_overlap_heisenberg_dense_csr_reference(rng, dtype):
     assert np.array_equal(given, dense)
 
 
+@pytest.mark.parametrize("N", range(2, 14))
+def test_link_overlap_dense_every_small_N(rng, N):
+    """The dense kernel takes rows four at a time, then their mirrors (the middle row of an
+    odd N once), leftovers one by one: every N up to 13 against the pure-Python reference,
+    Ising and Heisenberg."""
+    T, R = 3, 2
+    perm = make_perm(rng, R, T)
+    pa, pb = pairs(R)
+    J = random_j(rng, N, fill=0.8)
+    s = ising_spins(rng, T * R, N)
+    out = np.zeros((T, 1))
+    km.ising_link_overlap_dense(J, s, perm, pa, pb, out)
+    np.testing.assert_allclose(out, ref_link_ising(J, s, perm, pa, pb), rtol=1e-12, atol=1e-14)
+    sx, sy, sz = heis_spins(rng, T * R, N)
+    out = np.zeros((T, 1))
+    km.heisenberg_link_overlap_dense(J, sx, sy, sz, perm, pa, pb, out)
+    np.testing.assert_allclose(out, ref_link_heis(J, sx, sy, sz, perm, pa, pb), rtol=1e-12,
+                               atol=1e-14)
+
+
 def test_link_overlap_same_replica_is_one_and_no_bonds_is_nan(rng):
     T, R, N = 2, 2, 12
     perm = make_perm(rng, R, T)
