@@ -417,22 +417,13 @@ def _rows4_u_dense(J, tf, off, i0, CB, U):
             u2[c] += w2 * t0 + v2 * t1
             u3[c] += w3 * t0 + v3 * t1
         j += 2
-    if j < N:
-        x0 = np.float64(J[i0, j])
-        x1 = np.float64(J[i0 + 1, j])
-        x2 = np.float64(J[i0 + 2, j])
-        x3 = np.float64(J[i0 + 3, j])
-        w0 = x0 * x0
-        w1 = x1 * x1
-        w2 = x2 * x2
-        w3 = x3 * x3
+    if j < N:  # the last j of an odd count
         b0 = off + np.uint64(j) * cbu
-        for c in range(CB):
-            t0 = tf[b0 + np.uint64(c)]
-            u0[c] += w0 * t0
-            u1[c] += w1 * t0
-            u2[c] += w2 * t0
-            u3[c] += w3 * t0
+        for r in range(4):
+            x = np.float64(J[i0 + r, j])
+            w = x * x
+            for c in range(CB):
+                U[r, c] += w * tf[b0 + np.uint64(c)]
 
 
 @njit(cache=True, fastmath={"nsz"})
