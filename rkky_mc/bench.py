@@ -766,6 +766,7 @@ def warm_kernels(part: int) -> None:
 
     from .config import from_dict
     from .couplings import build_sample
+    from .kernels import ising as kising
 
     precisions = ("float64", "float32")
     with _threads(1):
@@ -775,7 +776,7 @@ def warm_kernels(part: int) -> None:
                                {"model": "ea", "L": 3, "distribution": "pm1", "seed": 1}):
                     sim, _ = _simulation(sample, {"precision": prec, "seed": 2})
                     sim.sweep()
-                    sim._dense_mode[:] = 1
+                    sim._dense_mode[:] = kising.DEFERRED
                     sim.sweep()
                     _ising_kernel(sim)()
                     sim.measure()

@@ -332,6 +332,8 @@ def _walker_mode_impl(mode, w):
 
 @njit(**_KW)
 def _dense_block(J, spins, fields, beta_w, sites, rng, accepted, w0, w1, heatbath, mode):
+    ws_def = np.empty(w1 - w0, dtype=np.int64)
+    ws_one = np.empty(w1 - w0, dtype=np.int64)
     n_def = 0
     n_one = 0
     for w in range(w0, w1):
@@ -339,28 +341,21 @@ def _dense_block(J, spins, fields, beta_w, sites, rng, accepted, w0, w1, heatbat
         if m == WALKER_OUTER:
             accepted[w] += _dense_walker(J, spins, fields, beta_w, sites, rng, w, heatbath)
         elif m == DEFERRED:
+            ws_def[n_def] = w
             n_def += 1
         else:
+            ws_one[n_one] = w
             n_one += 1
-    ws_def = np.empty(n_def, dtype=np.int64)
-    ws_one = np.empty(n_one, dtype=np.int64)
-    a = 0
-    b = 0
-    for w in range(w0, w1):
-        m = _walker_mode(mode, w)
-        if m == DEFERRED:
-            ws_def[a] = w
-            a += 1
-        elif m != WALKER_OUTER:
-            ws_one[b] = w
-            b += 1
     if n_def > 0:
-        _dense_deferred(J, spins, fields, beta_w, sites, rng, accepted, ws_def, heatbath)
-    if ws_one.shape[0] > 0:
+        _dense_deferred(J, spins, fields, beta_w, sites, rng, accepted, ws_def[:n_def],
+                        heatbath)
+    if n_one > 0:
         if heatbath:
-            _heatbath_dense_single(J, spins, fields, beta_w, sites, rng, accepted, ws_one)
+            _heatbath_dense_single(J, spins, fields, beta_w, sites, rng, accepted,
+                                   ws_one[:n_one])
         else:
-            _metropolis_dense_single(J, spins, fields, beta_w, sites, rng, accepted, ws_one)
+            _metropolis_dense_single(J, spins, fields, beta_w, sites, rng, accepted,
+                                     ws_one[:n_one])
 
 
 # ----------------------------------------------------------------------------- CSR blocks
