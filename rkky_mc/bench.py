@@ -61,6 +61,7 @@ import numpy as np
 from numba import njit
 
 from . import kernels as _kernels  # noqa: F401  (first: numba's threading settings, cache dir)
+from . import aligned
 
 # targets of issue 6 (one core): ns per attempted update, ratios, seconds, fractions
 TARGETS = {
@@ -183,8 +184,8 @@ def _row_bytes(sim) -> tuple[float, str]:
 def _row_streaming(N, dtype, n_rows, repeats, rng) -> dict:
     """Row-streaming bandwidth over a random N×N matrix of ``dtype``: 16 walkers,
     ``n_rows`` random rows per timed call (GB/s of wall and of CPU time)."""
-    J = rng.normal(size=(N, N)).astype(dtype)
-    fields = np.zeros((16, N), dtype=dtype)
+    J = aligned.asarray(rng.normal(size=(N, N)), dtype)  # as the runs' J and fields
+    fields = aligned.zeros((16, N), dtype)
     rows = rng.integers(0, N, size=n_rows)
     c = dtype(1e-3)
     _stream_rows(J, fields, rows[:10], c)  # warm-up (compile, first touch)

@@ -25,7 +25,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from . import geometry
+from . import aligned, geometry
 from .config import PRECISIONS, Config, ConfigError, SampleConfig, validate
 from .kernels.rkky import distance_table, rkky_coupling, rkky_csr, rkky_dense, rkky_dense_rows, rkky_f
 
@@ -153,10 +153,10 @@ def dense_in_precision(dense, dtype) -> tuple:
     float32 from a LazyDense: filled block by block, peak memory ≈ the float32 matrix."""
     n = dense.shape[0] if isinstance(dense, np.ndarray) else dense.n
     if np.dtype(dtype) == np.float64:
-        J = dense if isinstance(dense, np.ndarray) else dense.full()
+        J = aligned.asarray(dense) if isinstance(dense, np.ndarray) else dense.full()
         blocks = [(0, J)]
     else:
-        J = np.empty((n, n), dtype=dtype)
+        J = aligned.empty((n, n), dtype=dtype)
         blocks = _row_blocks(dense, n)
     digest = hashlib.sha256()
     nonzero = 0
@@ -224,7 +224,7 @@ def _build_rkky(cfg: SampleConfig, rng: np.random.Generator, base_dir) -> dict:
 
 def _build_sk(cfg: SampleConfig, rng: np.random.Generator, base_dir) -> dict:
     n = cfg.N
-    J = np.zeros((n, n))
+    J = aligned.zeros((n, n))
     J[np.triu_indices(n, 1)] = rng.normal(0.0, 1.0 / math.sqrt(n), size=n * (n - 1) // 2)
     J += J.T  # exact mirror: x + 0
     dense, csr = _store(J, cfg.sparse)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, checkpoint, observables, provenance
+from . import __version__, aligned, checkpoint, observables, provenance
 from .config import Config
 from .couplings import Sample
 from .kernels import fields as kfields
@@ -90,7 +90,7 @@ class Simulation:
         # serves the sweeps, the field recomputation and the link overlap (which squares J on
         # the fly), shared by all walkers.
         if sample.dense is not None:
-            self.J = np.ascontiguousarray(sample.dense, dtype=self.dtype)
+            self.J = aligned.asarray(sample.dense, self.dtype)
             self.csr = None
         else:
             indptr, indices, data = sample.csr
@@ -116,12 +116,12 @@ class Simulation:
         if self.heisenberg:
             v = init.normal(size=(3, W, N))
             v /= np.linalg.norm(v, axis=0)
-            self.sx, self.sy, self.sz = (np.ascontiguousarray(c, dtype=dt) for c in v)
-            self.hx, self.hy, self.hz = (np.zeros((W, N), dtype=dt) for _ in range(3))
+            self.sx, self.sy, self.sz = (aligned.asarray(c, dt) for c in v)
+            self.hx, self.hy, self.hz = (aligned.zeros((W, N), dt) for _ in range(3))
             self.spins = self.fields = None
         else:
-            self.spins = np.where(init.random((W, N)) < 0.5, -1.0, 1.0).astype(dt)
-            self.fields = np.zeros((W, N), dtype=dt)
+            self.spins = aligned.asarray(np.where(init.random((W, N)) < 0.5, -1.0, 1.0), dt)
+            self.fields = aligned.zeros((W, N), dt)
             self.sx = self.sy = self.sz = self.hx = self.hy = self.hz = None
         self.perm = np.arange(W, dtype=np.int64).reshape(R, T)
         self.beta_w = np.tile(self.betas, R).astype(np.float64)

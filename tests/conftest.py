@@ -64,7 +64,8 @@ def run_rkky(tmp_path):
 
 @pytest.fixture(scope="session")
 def numba_env():
-    """Environment for subprocesses: same numba cache as this session."""
-    env = dict(os.environ)
-    env.setdefault("NUMBA_CACHE_DIR", str(REPO / ".numba_cache"))
-    return env
+    """Environment for subprocesses: this session's own, so also its numba cache directory
+    (``$NUMBA_CACHE_DIR`` or the default that rkky_mc.kernels derives from the same
+    environment). A different one would make each subprocess compile its kernels afresh, and a
+    signal sent while it compiles is only answered after that."""
+    return dict(os.environ)

@@ -467,7 +467,6 @@ def run_thread_script(path, threads, cache_dir=None):
     env["NUMBA_NUM_THREADS"] = str(threads)
     if cache_dir is not None:
         env["NUMBA_CACHE_DIR"] = str(cache_dir)
-    env.setdefault("NUMBA_CACHE_DIR", str(REPO / ".numba_cache"))
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run([sys.executable, "-c", THREAD_SCRIPT, str(path)], cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=600)

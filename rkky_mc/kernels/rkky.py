@@ -19,6 +19,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .. import aligned
+
 # Below |x| = _SERIES_X the direct formula loses digits to the cancellation
 # sin x − x cos x ≈ x³/3 (relative error ~ 3ε/x²: 4e-14 at x = 0.1, 4e-8 at 1e-4), so the
 # Taylor series f(x) = Σ_{n≥1} (−1)^(n+1) 2n/(2n+1)! · x^(2n−3) is used there.  The switch
@@ -195,7 +197,7 @@ def rkky_dense(pos, box, two_kf, J_scale, cutoff, damping):
     cost as much as the pair loop at N = 4000 (measured: 0.15 vs 0.07 s; the sweeps that
     later stream J run at the same speed either way)."""
     n = pos.shape[0]
-    J = np.zeros((n, n), dtype=np.float64)
+    J = aligned.zeros((n, n), dtype=np.float64)
     _rkky_dense_fill(J, pos, box, two_kf, J_scale, cutoff, damping)
     return J
 
