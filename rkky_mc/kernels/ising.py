@@ -82,13 +82,17 @@ SITE_OUTER, DEFERRED, WALKER_OUTER = 0, 1, 2
 #                     0.74 192/134/219
 #   float32 N = 4000: 0.08 70.7/74.6/65.8, 0.15 119/116/147
 # The VM drifts by 10–20 % between rounds; the thresholds sit at the crossings that repeat.
-# Checked on the bench's ladder (16 T × 2, all three orders mixed): float32 N = 1000 deferring
-# from acceptance 0.4 (as all-at-one-T suggests) was ~5 % slower than never (38–41 vs
-# 36–37 ns, three runs), so float32 defers from N = 2000 only; float64 N = 1000 walker-outer
-# below 0.2 and deferred from 0.2 is within ±5 % of the other splits tried.
+# Checked on the bench's ladder (16 T × 2 in [0.3, 2], acceptance 0.04–0.6, all three orders
+# mixed), which at one T does not predict: float32 N = 1000 deferring from acceptance 0.4 was
+# ~5 % slower than never (38–41 vs 36–37 ns, three runs). With cache-line-aligned arrays
+# (2026-11-25), float32 deferring from 0.25 against never: N = 2000 75–83 vs 67–71 ns (five
+# runs), N = 4000 158 vs 146 ns; from 0.5 or 0.6 still slower than never. So float32 defers
+# only walkers above 0.7 (hotter ladders, annealing), where all-at-one-T gains ~30 %. float64
+# keeps deferring: N = 2000 from 0 128–134 vs never 137–141 ns; N = 1000 from 0.2 is within
+# ±3 % of never and of 0.7; walker-outer below 0.2 there is within ±5 % of the other splits.
 WALKER_OUTER_MAX_ACCEPTANCE = {8: [(0, 0.3), (1000, 0.2), (1500, 0.1)],
                                4: [(0, 0.3), (1500, 0.2), (3000, 0.1)]}
-DEFERRED_MIN_ACCEPTANCE = {8: [(1000, 0.2), (1500, 0.0)], 4: [(2000, 0.25)]}
+DEFERRED_MIN_ACCEPTANCE = {8: [(1000, 0.2), (1500, 0.0)], 4: [(2000, 0.7)]}
 
 
 def _by_size(table, N, itemsize, below):
