@@ -149,7 +149,8 @@ def _row_blocks(dense, n: int):
 def dense_in_precision(dense, dtype) -> tuple:
     """(J, sha256, n_pairs, Σ_j J_ij² per row) of a dense float64 matrix (an array or a
     LazyDense), with J in ``dtype``. The checksum, the pair count and the row sums come
-    from the float64 values in either precision. float64: the matrix itself (no copy).
+    from the float64 values in either precision. float64: the matrix itself (no copy;
+    a copy only if it does not start on a cache line, see aligned.py).
     float32 from a LazyDense: filled block by block, peak memory ≈ the float32 matrix."""
     n = dense.shape[0] if isinstance(dense, np.ndarray) else dense.n
     if np.dtype(dtype) == np.float64:

@@ -85,7 +85,7 @@ SITE_OUTER, DEFERRED, WALKER_OUTER = 0, 1, 2
 # Checked on the bench's ladder (16 T × 2 in [0.3, 2], acceptance 0.04–0.6, all three orders
 # mixed), which at one T does not predict: float32 N = 1000 deferring from acceptance 0.4 was
 # ~5 % slower than never (38–41 vs 36–37 ns, three runs). With cache-line-aligned arrays
-# (2026-11-25), float32 deferring from 0.25 against never: N = 2000 75–83 vs 67–71 ns (five
+# (2026-11-24), float32 deferring from 0.25 against never: N = 2000 75–83 vs 67–71 ns (five
 # runs), N = 4000 158 vs 146 ns; from 0.5 or 0.6 still slower than never. So float32 defers
 # only walkers above 0.7 (hotter ladders, annealing), where all-at-one-T gains ~30 %. float64
 # keeps deferring: N = 2000 from 0 128–134 vs never 137–141 ns; N = 1000 from 0.2 is within
