@@ -286,7 +286,7 @@ def _build_file(cfg: SampleConfig, rng: np.random.Generator, base_dir) -> dict:
         raise ConfigError(key, value, f"holds an array of shape {J.shape}; must be a square N×N matrix")
     if J.shape[0] < 2:
         raise ConfigError(key, value, f"holds a {J.shape[0]}×{J.shape[0]} matrix; need N ≥ 2 spins")
-    J = np.array(J, dtype=np.float64, order="C")
+    J = aligned.asarray(J, np.float64)  # the one working copy, on a cache line
     if not np.all(np.isfinite(J)):
         raise ConfigError(key, value, f"holds {np.count_nonzero(~np.isfinite(J))} non-finite entries; "
                           "all couplings must be finite")

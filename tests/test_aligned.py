@@ -86,3 +86,23 @@ def test_streamed_arrays_are_aligned_and_alignment_changes_no_bit(name, precisio
         b.sweep()
     for k, v in a.state_dict().items():
         assert np.asarray(v).tobytes() == np.asarray(b.state_dict()[k]).tobytes(), k
+
+
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+@pytest.mark.parametrize("model", ["sk", "rkky", "ea", "file"])
+def test_every_builder_gives_aligned_dense_couplings(tmp_path, model, precision):
+    """Whatever built the dense matrix (array, LazyDense, file), it starts on a cache line
+    and holds the builder's values."""
+    rng = np.random.default_rng(7)
+    A = np.triu(rng.normal(size=(13, 13)), 1)
+    np.save(tmp_path / "J.npy", misaligned_copy(A + A.T, 16))
+    sample = {"sk": {"model": "sk", "N": 13, "seed": 1},
+              "rkky": {"model": "rkky", "L": 3, "concentration": 0.3, "seed": 2},
+              "ea": {"model": "ea", "L": 3, "sparse": "dense", "seed": 3},
+              "file": {"model": "file", "path": "J.npy"}}[model]
+    cfg = from_dict({"sample": sample})
+    smp = build_sample(cfg.sample, base_dir=tmp_path, precision=precision)
+    assert smp.dense is not None and smp.dense.dtype == np.dtype(precision)
+    assert aligned.is_aligned(smp.dense) and smp.dense.flags.c_contiguous
+    if model == "file":
+        assert np.array_equal(smp.dense, (A + A.T).astype(precision))
