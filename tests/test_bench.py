@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import math
+import time
+import types
 
 import numba
 import numpy as np
@@ -19,7 +21,7 @@ from click.testing import CliRunner
 from numba import njit
 
 from rkky_mc import c_reference
-from rkky_mc.bench import TARGETS, bench_command, format_table
+from rkky_mc.bench import TARGETS, _time_in, bench_command, format_table
 from rkky_mc.config import from_dict
 from rkky_mc.couplings import build_sample
 from rkky_mc.kernels.rng import accept_exp, seed_streams, uniform
@@ -73,8 +75,12 @@ def test_bench_quick_json_reports_every_figure():
     assert tr["T0.5"]["acceptance"] < tr["T3"]["acceptance"]
     ro = res["run_overhead"]["ising"]
     assert {"overhead", "overhead_vs_bare_runs", "overhead_short_run", "fixed_s", "bare_s",
-            "run_s", "in_sweeps_s"} <= set(ro)
+            "run_s", "in_sweeps_s", "link_overlap_share", "overhead_without_link_overlap"} <= set(ro)
     assert math.isfinite(ro["overhead"]) and math.isfinite(ro["overhead_vs_bare_runs"])
+    # the link overlap is measured (anneal.link_overlap defaults to true): its time is part of
+    # the overhead, the rest is what remains
+    assert ro["link_overlap_share"] > 0.0
+    assert ro["overhead_without_link_overlap"] == ro["overhead"] - ro["link_overlap_share"]
     # the sweeps of a run take part of its wall time, more of it in the longer run
     assert all(0 < inside < run for inside, run in zip(ro["in_sweeps_s"], ro["run_s"]))
     assert ro["in_sweeps_s"][1] > ro["in_sweeps_s"][0]
@@ -105,6 +111,29 @@ def test_bench_quick_json_reports_every_figure():
     assert len(names) == len(set(names)) == n_targets
     assert all(t["value"] is None or math.isfinite(t["value"]) for t in res["targets"])
     assert "targets:" in format_table(res)
+
+
+def test_time_in_clocks_a_method_or_a_module_function_and_restores_it():
+    class Walker:
+        def step(self, x):
+            time.sleep(0.01)
+            return 2 * x
+
+    def fail():
+        time.sleep(0.01)
+        raise RuntimeError("boom")
+
+    module = types.SimpleNamespace(fail=fail)
+    plain = Walker.step
+    with _time_in(Walker, "step") as clock, _time_in(module, "fail") as fail_clock:
+        assert Walker().step(3) == 6 and Walker().step(1) == 2
+        with pytest.raises(RuntimeError, match="boom"):
+            module.fail()  # an exception still counts its time
+    assert Walker.step is plain and module.fail is fail
+    assert 0.02 <= clock.total < 1.0 and 0.01 <= fail_clock.total < 1.0
+    counted = clock.total
+    Walker().step(0)  # after the block, calls are no longer counted
+    assert clock.total == counted
 
 
 def test_c_reference_builds_and_serves_rounds(tmp_path, monkeypatch):
