@@ -83,6 +83,22 @@ def ref_link_heis(J, sx, sy, sz, perm, pa, pb):
     return out
 
 
+def ref_link_heis_abs(J, sx, sy, sz, perm, pa, pb):
+    """ref_link_heis with every product replaced by its absolute value:
+    Σ_{i<j} J_ij² Σ_μν |S_iμ^a S_jμ^a S_iν^b S_jν^b| / Σ_{i<j} J_ij²."""
+    return ref_link_heis(np.abs(J), np.abs(sx), np.abs(sy), np.abs(sz), perm, pa, pb)
+
+
+def f32_bound(abs_ref):
+    """Rounding bound of the float32 dense link overlap: every term J_ij² τ_i τ_j carries at
+    most _J_CHUNK + 8 roundings of u = 2⁻²⁴ (J², τ_j, τ_i, the product with w, the chunk's
+    float32 sum of ≤ _J_CHUNK + 3 terms), so |q − q_exact| ≤ γ_{_J_CHUNK+8} Σ|terms| / Σ J²
+    (γ_n = n u / (1 − n u)), plus the float64 rest."""
+    n = km._J_CHUNK + 8
+    u = 2.0 ** -24
+    return n * u / (1 - n * u) * abs_ref + 1e-13
+
+
 def ref_overlap_heis(sx, sy, sz, perm, pa, pb, pos, box):
     T, P = perm.shape[1], len(pa)
     N = sx.shape[1]
@@ -246,8 +262,13 @@ def test_link_overlap_ising_dense_csr_reference(rng, dtype):
     km.ising_link_overlap_dense(J, s, perm, pa, pb, dense)
     km.ising_link_overlap_csr(*to_csr(J), s, perm, pa, pb, csr)
     ref = ref_link_ising(J, s, perm, pa, pb)
-    np.testing.assert_allclose(dense, ref, rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(csr, dense, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(csr, ref, rtol=1e-12, atol=1e-14)  # CSR: float64 throughout
+    if dtype == np.float64:
+        np.testing.assert_allclose(dense, ref, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(csr, dense, rtol=1e-13, atol=1e-15)
+    else:  # dense float32: sums in float32 (chunks of _J_CHUNK), within the rounding bound
+        bound = f32_bound(ref_link_ising(np.abs(J), np.abs(s), perm, pa, pb))
+        assert np.all(np.abs(dense - ref) <= bound)
     assert np.all(np.abs(dense) <= 1.0 + 1e-12)
     # Σ J² passed in (cached by the simulation) gives the same bits as computing it
     given = np.zeros((T, 6))
@@ -268,8 +289,13 @@ def test_link_overlap_heisenberg_dense_csr_reference(rng, dtype):
     km.heisenberg_link_overlap_dense(J, sx, sy, sz, perm, pa, pb, dense)
     km.heisenberg_link_overlap_csr(*to_csr(J), sx, sy, sz, perm, pa, pb, csr)
     ref = ref_link_heis(J, sx, sy, sz, perm, pa, pb)
-    np.testing.assert_allclose(dense, ref, rtol=1e-11, atol=1e-14)
-    np.testing.assert_allclose(csr, dense, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(csr, ref, rtol=1e-11, atol=1e-14)
+    if dtype == np.float64:
+        np.testing.assert_allclose(dense, ref, rtol=1e-11, atol=1e-14)
+        np.testing.assert_allclose(csr, dense, rtol=1e-13, atol=1e-15)
+    else:
+        bound = f32_bound(ref_link_heis_abs(J, sx, sy, sz, perm, pa, pb))
+        assert np.all(np.abs(dense - ref) <= bound)
     given = np.zeros((T, 3))
     km.heisenberg_link_overlap_dense(J, sx, sy, sz, perm, pa, pb, given, km.k2_sum_dense(J))
     assert np.array_equal(given, dense)
@@ -293,6 +319,35 @@ def test_link_overlap_dense_every_small_N(rng, N):
     km.heisenberg_link_overlap_dense(J, sx, sy, sz, perm, pa, pb, out)
     np.testing.assert_allclose(out, ref_link_heis(J, sx, sy, sz, perm, pa, pb), rtol=1e-12,
                                atol=1e-14)
+
+
+@pytest.mark.parametrize("N", [5, 131, 300])
+def test_link_overlap_dense_float32_within_rounding_bound(rng, N):
+    """float32 couplings and spins: the dense kernels sum J_ij² τ_j in float32 over chunks of
+    _J_CHUNK columns and add the chunks in float64. N = 300 has three chunks for the first
+    rows, 131 two (the first starting at i+1), 5 one; against the float64 reference of the
+    same float32 inputs, within the rounding bound; and in float64 the same inputs give the
+    reference to 1e-12."""
+    T, R = 16, 2
+    perm = make_perm(rng, R, T)
+    pa, pb = pairs(R)
+    J = random_j(rng, N, fill=0.8, dtype=np.float32)
+    s = ising_spins(rng, T * R, N, np.float32)
+    out = np.zeros((T, 1))
+    km.ising_link_overlap_dense(J, s, perm, pa, pb, out)
+    ref = ref_link_ising(J, s, perm, pa, pb)
+    assert np.all(np.abs(out - ref) <= f32_bound(ref_link_ising(np.abs(J), np.abs(s), perm, pa, pb)))
+    out64 = np.zeros((T, 1))
+    km.ising_link_overlap_dense(J.astype(np.float64), s.astype(np.float64), perm, pa, pb, out64)
+    np.testing.assert_allclose(out64, ref, rtol=1e-12, atol=1e-14)
+    sx, sy, sz = heis_spins(rng, T * R, N, np.float32)
+    out = np.zeros((T, 1))
+    km.heisenberg_link_overlap_dense(J, sx, sy, sz, perm, pa, pb, out)
+    ref = ref_link_heis(J, sx, sy, sz, perm, pa, pb)
+    assert np.all(np.abs(out - ref) <= f32_bound(ref_link_heis_abs(J, sx, sy, sz, perm, pa, pb)))
+    km.heisenberg_link_overlap_dense(J.astype(np.float64), *(c.astype(np.float64) for c in (sx, sy, sz)),
+                                     perm, pa, pb, out64)
+    np.testing.assert_allclose(out64, ref, rtol=1e-11, atol=1e-14)
 
 
 def test_link_overlap_same_replica_is_one_and_no_bonds_is_nan(rng):

@@ -5,7 +5,8 @@ Numba only: arrays and scalars in, results written into ``out`` arrays.  Layout 
 (see docs/internals.md):
 
 - spins ``(W, N)`` (Ising ±1) or ``sx, sy, sz`` each ``(W, N)`` (Heisenberg unit vectors),
-  float64 or float32; every sum is accumulated in float64.
+  float64 or float32; every sum is accumulated in float64, except the inner sums of the
+  dense link overlap in float32 runs (float32 over chunks of _J_CHUNK terms, see below).
 - ``perm[r, t]`` = global walker index at temperature t of ladder r.
 - ladder pairs p = (pair_a[p], pair_b[p]), a < b, lexicographic (:func:`ladder_pairs`).
 - ``cosk, sink`` ``(K, N)``: cos(k·R_i), sin(k·R_i) for K wave vectors (K = 0: no q(k)).
@@ -19,6 +20,7 @@ from numba import njit, prange
 
 # Fixed block sizes of the link-overlap quadratic forms (never derived from the thread count)
 _ROW_UNITS = 32  # row units per task; a unit is the row pair (u, N-1-u) (balanced triangle)
+_J_CHUNK = 128  # float32: columns j per float32 partial sum of the quadratic forms
 
 
 @njit(cache=True)
@@ -189,15 +191,19 @@ def heisenberg_overlap(sx, sy, sz, perm, pair_a, pair_b, cosk, sink, q, qk2):
 # evaluated as quadratic forms Σ_{i<j} J_ij² τ_i[c] τ_j[c] over columns c:
 #   Ising       c = t·P + p,            τ_i[c] = s_i^a s_i^b
 #   Heisenberg  c = (t·P + p)·9 + 3μ+ν, τ_i[c] = S_iμ^a S_iν^b   (q_l sums the 9 columns)
-# The kernels take the couplings J themselves and square them on the fly (in float64), so no
-# second N×N array (J∘J) is ever stored.
+# The kernels take the couplings J themselves and square them on the fly, so no second N×N
+# array (J∘J) is ever stored: dense in J's dtype, CSR in float64. Dense float32 (a float32
+# run): τ, J_ij² and the sums u are float32 (8-wide vectors: the Heisenberg measurement
+# 1.4× faster), each u summed in float32 over chunks of _J_CHUNK = 128 columns j and the
+# chunks added in float64 (_rows_u_chunked), so |error| ≤ γ_136 Σ|terms| (γ_n = n·2⁻²⁴),
+# in practice ~1e-8 of q_l; float64 runs take one pass (no chunks).
 #
 # Bond overlap (CSR only): the same quadratic forms with weight 1 for every stored J_ij ≠ 0
 # instead of J_ij² (``unit_weight = True``), divided by the number of such pairs i < j:
 #   q_b = (1/N_b) Σ_{bonds i<j} (S_i^a·S_j^a)(S_i^b·S_j^b)
 # (the unweighted link overlap of the EA Gaussian identity e_J = −(z/2T)(1 − [⟨q_b⟩])).
 #
-# Layout: τ is held in column blocks, tau (n_cb, N, CB) float64, zero-padded; block widths
+# Layout: τ is held in column blocks, tau (n_cb, N, CB), zero-padded; block widths
 # depend only on the number of columns C (never on the thread count): n_cb = ⌈C/64⌉,
 # CB = ⌈C/n_cb⌉ rounded up to a multiple of 4 (Ising T·P = 16 → one block of 16; Heisenberg
 # 9·16 = 144 → three blocks of 48). Row i of a block needs u_c = Σ_{j>i} J_ij² τ_j[c]. Dense
@@ -331,20 +337,21 @@ def _heisenberg_tau(sx, sy, sz, perm, pair_a, pair_b, tau):
 
 # The flat τ block is indexed with uint64 offsets: numba then emits no negative-index
 # wraparound, and the column loop (trip count CB, not a compile-time constant, so LLVM does
-# not fully unroll it into scalar code) vectorises.
+# not fully unroll it into scalar code) vectorises. Weights J_ij² and the sums u are in the
+# dtype of J and τ (the run's precision: float32 runs get 8-wide vectors).
 @njit(cache=True, fastmath={"nsz"})
-def _row_u_dense(J, tf, off, i, CB, u):
-    """u[c] = Σ_{j>i} J_ij² τ_j[c] for the block at flat offset ``off``; j in groups of 4."""
-    N = J.shape[1]
+def _row_u_dense(J, tf, off, i, j0, j1, CB, u):
+    """u[c] = Σ_{max(j0, i+1) ≤ j < j1} J_ij² τ_j[c] for the block at flat offset ``off``;
+    j in groups of 4."""
     cbu = np.uint64(CB)
     for c in range(CB):
         u[c] = 0.0
-    j = i + 1
-    while j + 4 <= N:
-        x0 = np.float64(J[i, j])
-        x1 = np.float64(J[i, j + 1])
-        x2 = np.float64(J[i, j + 2])
-        x3 = np.float64(J[i, j + 3])
+    j = max(j0, i + 1)
+    while j + 4 <= j1:
+        x0 = J[i, j]
+        x1 = J[i, j + 1]
+        x2 = J[i, j + 2]
+        x3 = J[i, j + 3]
         w0 = x0 * x0
         w1 = x1 * x1
         w2 = x2 * x2
@@ -357,8 +364,8 @@ def _row_u_dense(J, tf, off, i, CB, u):
             cu = np.uint64(c)
             u[c] += (w0 * tf[b0 + cu] + w1 * tf[b1 + cu]) + (w2 * tf[b2 + cu] + w3 * tf[b3 + cu])
         j += 4
-    while j < N:
-        x0 = np.float64(J[i, j])
+    while j < j1:
+        x0 = J[i, j]
         w0 = x0 * x0
         b0 = off + np.uint64(j) * cbu
         for c in range(CB):
@@ -367,19 +374,18 @@ def _row_u_dense(J, tf, off, i, CB, u):
 
 
 @njit(cache=True, fastmath={"nsz"})
-def _rows4_u_dense(J, tf, off, i0, CB, U):
-    """U[r, c] = Σ_{j>i0+r} J_{i0+r,j}² τ_j[c] for the four rows i0 … i0+3 (i0 + 3 < N), the
-    block at flat offset ``off``: first the triangle j ≤ i0+3, then j from i0+4 in pairs
-    (u += w τ_j + w' τ_j+1), each pair of τ loads serving all four rows."""
-    N = J.shape[1]
+def _rows4_u_dense(J, tf, off, i0, j0, j1, CB, U):
+    """U[r, c] = Σ_{max(j0, i0+r+1) ≤ j < j1} J_{i0+r,j}² τ_j[c] for the four rows i0 … i0+3
+    (i0 + 3 < N), the block at flat offset ``off``: first the triangle j ≤ i0+3, then j from
+    i0+4 in pairs (u += w τ_j + w' τ_j+1), each pair of τ loads serving all four rows."""
     cbu = np.uint64(CB)
     for r in range(4):
         for c in range(CB):
             U[r, c] = 0.0
     for r in range(3):
         i = i0 + r
-        for j in range(i + 1, i0 + 4):
-            x = np.float64(J[i, j])
+        for j in range(max(j0, i + 1), min(i0 + 4, j1)):
+            x = J[i, j]
             w = x * x
             b = off + np.uint64(j) * cbu
             for c in range(CB):
@@ -388,16 +394,16 @@ def _rows4_u_dense(J, tf, off, i0, CB, U):
     u1 = U[1]
     u2 = U[2]
     u3 = U[3]
-    j = i0 + 4
-    while j + 2 <= N:
-        x0 = np.float64(J[i0, j])
-        x1 = np.float64(J[i0 + 1, j])
-        x2 = np.float64(J[i0 + 2, j])
-        x3 = np.float64(J[i0 + 3, j])
-        y0 = np.float64(J[i0, j + 1])
-        y1 = np.float64(J[i0 + 1, j + 1])
-        y2 = np.float64(J[i0 + 2, j + 1])
-        y3 = np.float64(J[i0 + 3, j + 1])
+    j = max(j0, i0 + 4)
+    while j + 2 <= j1:
+        x0 = J[i0, j]
+        x1 = J[i0 + 1, j]
+        x2 = J[i0 + 2, j]
+        x3 = J[i0 + 3, j]
+        y0 = J[i0, j + 1]
+        y1 = J[i0 + 1, j + 1]
+        y2 = J[i0 + 2, j + 1]
+        y3 = J[i0 + 3, j + 1]
         w0 = x0 * x0
         w1 = x1 * x1
         w2 = x2 * x2
@@ -417,13 +423,36 @@ def _rows4_u_dense(J, tf, off, i0, CB, U):
             u2[c] += w2 * t0 + v2 * t1
             u3[c] += w3 * t0 + v3 * t1
         j += 2
-    if j < N:  # the last j of an odd count
+    if j < j1:  # the last j of an odd count
         b0 = off + np.uint64(j) * cbu
         for r in range(4):
-            x = np.float64(J[i0 + r, j])
+            x = J[i0 + r, j]
             w = x * x
             for c in range(CB):
                 U[r, c] += w * tf[b0 + np.uint64(c)]
+
+
+@njit(cache=True, fastmath={"nsz"})
+def _rows_u_chunked(J, tf, off, i0, n_rows, N, jb, CB, U, Uacc):
+    """Uacc[r, c] (float64) = Σ_{j > i0+r} J_{i0+r,j}² τ_j[c] for the rows i0 … i0+n_rows−1:
+    summed in τ's precision over chunks of ``jb`` columns j (the first chunk also holds the
+    triangle), the chunk sums added in float64. With jb ≥ N (float64) one chunk: the sums as
+    they stand. Four rows together through _rows4_u_dense, fewer one at a time."""
+    for r in range(n_rows):
+        for c in range(CB):
+            Uacc[r, c] = 0.0
+    j0 = i0 + 1
+    while j0 < N:
+        j1 = min(N, max(j0, i0 + 4) + jb)
+        if n_rows == 4:
+            _rows4_u_dense(J, tf, off, i0, j0, j1, CB, U)
+        else:
+            for r in range(n_rows):
+                _row_u_dense(J, tf, off, i0 + r, j0, j1, CB, U[r])
+        for r in range(n_rows):
+            for c in range(CB):
+                Uacc[r, c] += np.float64(U[r, c])
+        j0 = j1
 
 
 @njit(cache=True, fastmath={"nsz"})
@@ -454,9 +483,11 @@ def _quadform_dense(J, tau, partial):
     Tasks = (row block, column block), both of fixed size; within a task rows and j run in a
     fixed order, so each partial is independent of the thread count. Row block rb holds the
     row units u = rb·_ROW_UNITS ... (unit u = rows u and N-1-u: equal work per unit), taken
-    four units at a time: rows u … u+3 together, then their mirrors together."""
+    four units at a time: rows u … u+3 together, then their mirrors together. τ and J share
+    one dtype; in float32 the sums over j run in chunks of _J_CHUNK (_rows_u_chunked)."""
     n_cb, N, CB = tau.shape
     tf = tau.reshape(n_cb * N * CB)
+    jb = N if tf.itemsize == 8 else _J_CHUNK
     n_units = (N + 1) // 2
     n_rb = partial.shape[0]
     for task in prange(n_rb * n_cb):
@@ -464,7 +495,8 @@ def _quadform_dense(J, tau, partial):
         cb = task - rb * n_cb
         off = np.uint64(cb * N * CB)
         acc = np.zeros(CB)
-        U = np.empty((4, CB))
+        U = np.empty((4, CB), tau.dtype)
+        Uacc = np.empty((4, CB))
         u_lo = rb * _ROW_UNITS
         u_hi = min(n_units, u_lo + _ROW_UNITS)
         unit = u_lo
@@ -476,15 +508,22 @@ def _quadform_dense(J, tau, partial):
                 if side == 1 and i0 == unit + k - 1:  # odd N: the middle row is side 0's
                     i0 += 1
                     n_rows -= 1
-                if n_rows == 4:
-                    _rows4_u_dense(J, tf, off, i0, CB, U)
-                else:
+                if jb >= N:  # float64: one pass over j, the sums as they stand
+                    if n_rows == 4:
+                        _rows4_u_dense(J, tf, off, i0, i0 + 1, N, CB, U)
+                    else:
+                        for r in range(n_rows):
+                            _row_u_dense(J, tf, off, i0 + r, i0 + 1, N, CB, U[r])
                     for r in range(n_rows):
-                        _row_u_dense(J, tf, off, i0 + r, CB, U[r])
-                for r in range(n_rows):
-                    bi = off + np.uint64((i0 + r) * CB)
-                    for c in range(CB):
-                        acc[c] += tf[bi + np.uint64(c)] * U[r, c]
+                        bi = off + np.uint64((i0 + r) * CB)
+                        for c in range(CB):
+                            acc[c] += np.float64(tf[bi + np.uint64(c)]) * np.float64(U[r, c])
+                else:
+                    _rows_u_chunked(J, tf, off, i0, n_rows, N, jb, CB, U, Uacc)
+                    for r in range(n_rows):
+                        bi = off + np.uint64((i0 + r) * CB)
+                        for c in range(CB):
+                            acc[c] += np.float64(tf[bi + np.uint64(c)]) * Uacc[r, c]
             unit += k
         for c in range(CB):
             partial[rb, cb * CB + c] = acc[c]
@@ -547,25 +586,27 @@ def _finish_link(partial, k2_total, ncomp, out):
 
 
 @njit(cache=True)
-def _ising_link_setup(spins, perm, pair_a, pair_b):
-    """(tau, partial) for the Ising link-overlap kernels: τ filled, partial sums zeroed."""
+def _ising_link_setup(spins, perm, pair_a, pair_b, like):
+    """(tau, partial) for the Ising link-overlap kernels: τ filled (in the dtype of ``like``:
+    J's for dense couplings, float64 for CSR), partial sums zeroed."""
     T = perm.shape[1]
     P = pair_a.shape[0]
     N = spins.shape[1]
     n_cb, CB = _col_blocks(T * P)
-    tau = np.zeros((n_cb, N, CB))
+    tau = np.zeros((n_cb, N, CB), like.dtype)
     _ising_tau(spins, perm, pair_a, pair_b, tau)
     return tau, np.zeros((_n_row_blocks(N), n_cb * CB))
 
 
 @njit(cache=True)
-def _heisenberg_link_setup(sx, sy, sz, perm, pair_a, pair_b):
-    """(tau, partial) for the Heisenberg link-overlap kernels (9 columns per pair)."""
+def _heisenberg_link_setup(sx, sy, sz, perm, pair_a, pair_b, like):
+    """(tau, partial) for the Heisenberg link-overlap kernels (9 columns per pair; τ in the
+    dtype of ``like``, each product S_iμ^a S_iν^b formed in float64 and rounded once)."""
     T = perm.shape[1]
     P = pair_a.shape[0]
     N = sx.shape[1]
     n_cb, CB = _col_blocks(T * P * 9)
-    tau = np.zeros((n_cb, N, CB))
+    tau = np.zeros((n_cb, N, CB), like.dtype)
     _heisenberg_tau(sx, sy, sz, perm, pair_a, pair_b, tau)
     return tau, np.zeros((_n_row_blocks(N), n_cb * CB))
 
@@ -574,9 +615,9 @@ def _heisenberg_link_setup(sx, sy, sz, perm, pair_a, pair_b):
 def ising_link_overlap_dense(J, spins, perm, pair_a, pair_b, out, k2_total=-1.0):
     """out[t, p] = q_l of ladders (pair_a[p], pair_b[p]) at temperature t, weights J_ij²
     from the dense (N, N) couplings J (symmetric; only the upper triangle is read; squared
-    in float64 on the fly).  ``k2_total`` = Σ_{i<j} J_ij² (k2_sum_dense(J), a constant of
+    on the fly in J's dtype: float32 sums in chunks, see the block comment above).  ``k2_total`` = Σ_{i<j} J_ij² (k2_sum_dense(J), a constant of
     the sample: pass it to skip recomputing it); negative: computed here. nan if it is 0."""
-    tau, partial = _ising_link_setup(spins, perm, pair_a, pair_b)
+    tau, partial = _ising_link_setup(spins, perm, pair_a, pair_b, J)
     _quadform_dense(J, tau, partial)
     _finish_link(partial, k2_sum_dense(J) if k2_total < 0.0 else k2_total, 1, out)
 
@@ -584,7 +625,7 @@ def ising_link_overlap_dense(J, spins, perm, pair_a, pair_b, out, k2_total=-1.0)
 @njit(cache=True)
 def ising_link_overlap_csr(indptr, indices, data, spins, perm, pair_a, pair_b, out):
     """As ising_link_overlap_dense with J in CSR form (indptr, indices, data)."""
-    tau, partial = _ising_link_setup(spins, perm, pair_a, pair_b)
+    tau, partial = _ising_link_setup(spins, perm, pair_a, pair_b, np.empty(0))
     _quadform_csr(indptr, indices, data, tau, partial, False)
     _finish_link(partial, k2_sum_csr(indptr, indices, data), 1, out)
 
@@ -594,7 +635,7 @@ def heisenberg_link_overlap_dense(J, sx, sy, sz, perm, pair_a, pair_b, out, k2_t
     """Heisenberg q_l = Σ_{i<j} J_ij² (S_i^a·S_j^a)(S_i^b·S_j^b) / Σ_{i<j} J_ij², as the sum
     of 9 quadratic forms in T_i^{μν} = S_iμ^a S_iν^b.  out (T, P) float64; ``k2_total`` as
     in ising_link_overlap_dense."""
-    tau, partial = _heisenberg_link_setup(sx, sy, sz, perm, pair_a, pair_b)
+    tau, partial = _heisenberg_link_setup(sx, sy, sz, perm, pair_a, pair_b, J)
     _quadform_dense(J, tau, partial)
     _finish_link(partial, k2_sum_dense(J) if k2_total < 0.0 else k2_total, 9, out)
 
@@ -602,7 +643,7 @@ def heisenberg_link_overlap_dense(J, sx, sy, sz, perm, pair_a, pair_b, out, k2_t
 @njit(cache=True)
 def heisenberg_link_overlap_csr(indptr, indices, data, sx, sy, sz, perm, pair_a, pair_b, out):
     """As heisenberg_link_overlap_dense with J in CSR form."""
-    tau, partial = _heisenberg_link_setup(sx, sy, sz, perm, pair_a, pair_b)
+    tau, partial = _heisenberg_link_setup(sx, sy, sz, perm, pair_a, pair_b, np.empty(0))
     _quadform_csr(indptr, indices, data, tau, partial, False)
     _finish_link(partial, k2_sum_csr(indptr, indices, data), 9, out)
 
@@ -612,7 +653,7 @@ def ising_link_overlaps_csr(indptr, indices, data, spins, perm, pair_a, pair_b, 
     """Both link overlaps from one τ, J in CSR form: out[t, p] = q_l (J²-weighted, exactly
     as ising_link_overlap_csr), out_bonds[t, p] = q_b = (1/N_b) Σ_{i<j, J_ij ≠ 0}
     τ_ij^a τ_ij^b, τ_ij = s_i s_j (nan if there is no bond).  Both (T, P) float64."""
-    tau, partial = _ising_link_setup(spins, perm, pair_a, pair_b)
+    tau, partial = _ising_link_setup(spins, perm, pair_a, pair_b, np.empty(0))
     _quadform_csr(indptr, indices, data, tau, partial, False)
     _finish_link(partial, k2_sum_csr(indptr, indices, data), 1, out)
     partial[:, :] = 0.0
@@ -625,7 +666,7 @@ def heisenberg_link_overlaps_csr(indptr, indices, data, sx, sy, sz, perm, pair_a
                                  out_bonds):
     """Heisenberg twin of ising_link_overlaps_csr: out = q_l (as heisenberg_link_overlap_csr),
     out_bonds = q_b = (1/N_b) Σ_{i<j, J_ij ≠ 0} (S_i^a·S_j^a)(S_i^b·S_j^b) (nan if no bond)."""
-    tau, partial = _heisenberg_link_setup(sx, sy, sz, perm, pair_a, pair_b)
+    tau, partial = _heisenberg_link_setup(sx, sy, sz, perm, pair_a, pair_b, np.empty(0))
     _quadform_csr(indptr, indices, data, tau, partial, False)
     _finish_link(partial, k2_sum_csr(indptr, indices, data), 9, out)
     partial[:, :] = 0.0
