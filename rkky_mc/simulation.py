@@ -331,6 +331,7 @@ class Checkpointer:
         self.last = time.monotonic()
         self.last_cost = 0.0
         self.n_commits = 0
+        self._row_bytes = None
         # applied with the next commit only
         self._pending = {"root_attrs": root_attrs, "provenance": provenance, "resize": resize}
 
@@ -346,9 +347,11 @@ class Checkpointer:
         now = time.monotonic()
         if now - self.last >= max(self.interval, 20.0 * self.last_cost):
             return True
-        if buffer and len(buffer) * sum(np.asarray(v).nbytes for v in buffer[0].values()) > self.max_buffer_bytes:
-            return True
-        return False
+        if not buffer:
+            return False
+        if self._row_bytes is None:  # every row of a run has the same arrays: size them once
+            self._row_bytes = sum(np.asarray(v).nbytes for v in buffer[0].values())
+        return len(buffer) * self._row_bytes > self.max_buffer_bytes
 
     def __call__(self, buffer, final: bool) -> None:
         t0 = time.monotonic()

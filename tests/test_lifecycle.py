@@ -285,3 +285,18 @@ def test_provenance_recorded(tmp_path, run_rkky, monkeypatch):
                 "h5py_version", "host", "cpu", "command_line", "start_time", "end_time"):
         assert key in prov
     assert prov["cpu"] == data["@checkpoint"]["cpu"]
+
+
+def test_checkpointer_due_by_time_or_by_buffered_bytes(tmp_path):
+    """A commit is due after ``interval`` seconds, or as soon as the buffered rows exceed
+    ``max_buffer_bytes`` (each row 4·2·8 + 8 = 72 bytes here: 2 rows fit in 200, 3 do not)."""
+    from rkky_mc.simulation import Checkpointer
+
+    row = {"energy": np.zeros((4, 2)), "sweep": np.int64(0)}
+    ckpt = Checkpointer(tmp_path / "x.h5", None, interval=1e9, max_buffer_bytes=200)
+    assert not ckpt.due([])
+    assert not ckpt.due([row])
+    assert not ckpt.due([row, row])
+    assert ckpt.due([row, row, row])
+    assert not ckpt.due([row])  # the row size is measured once and kept
+    assert Checkpointer(tmp_path / "x.h5", None, interval=0.0).due([])  # time is up
