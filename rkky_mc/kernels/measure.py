@@ -194,7 +194,7 @@ def heisenberg_overlap(sx, sy, sz, perm, pair_a, pair_b, cosk, sink, q, qk2):
 # The kernels take the couplings J themselves and square them on the fly, so no second N×N
 # array (J∘J) is ever stored: dense in J's dtype, CSR in float64. Dense float32 (a float32
 # run): τ, J_ij² and the sums u are float32 (8-wide vectors: the Heisenberg measurement
-# 1.4× faster), each u summed in float32 over chunks of _J_CHUNK = 128 columns j and the
+# 1.5× faster), each u summed in float32 over chunks of _J_CHUNK = 128 columns j and the
 # chunks added in float64 (_rows_u_chunked), so |error| ≤ γ_136 Σ|terms| (γ_n = n·2⁻²⁴),
 # in practice ~1e-8 of q_l; float64 runs take one pass (no chunks).
 #
