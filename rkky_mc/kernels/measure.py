@@ -512,22 +512,11 @@ def _quadform_dense(J, tau, partial):
                 if side == 1 and i0 == unit + k - 1:  # odd N: the middle row is side 0's
                     i0 += 1
                     n_rows -= 1
-                if jb >= N:  # float64: one pass over j, the sums as they stand
-                    if n_rows == 4:
-                        _rows4_u_dense(J, tf, off, i0, i0 + 1, N, CB, U)
-                    else:
-                        for r in range(n_rows):
-                            _row_u_dense(J, tf, off, i0 + r, i0 + 1, N, CB, U[r])
-                    for r in range(n_rows):
-                        bi = off + np.uint64((i0 + r) * CB)
-                        for c in range(CB):
-                            acc[c] += np.float64(tf[bi + np.uint64(c)]) * np.float64(U[r, c])
-                else:
-                    _rows_u_chunked(J, tf, off, i0, n_rows, N, jb, CB, U, Uacc)
-                    for r in range(n_rows):
-                        bi = off + np.uint64((i0 + r) * CB)
-                        for c in range(CB):
-                            acc[c] += np.float64(tf[bi + np.uint64(c)]) * Uacc[r, c]
+                _rows_u_chunked(J, tf, off, i0, n_rows, N, jb, CB, U, Uacc)
+                for r in range(n_rows):
+                    bi = off + np.uint64((i0 + r) * CB)
+                    for c in range(CB):
+                        acc[c] += np.float64(tf[bi + np.uint64(c)]) * Uacc[r, c]
             unit += k
         for c in range(CB):
             partial[rb, cb * CB + c] = acc[c]
