@@ -209,11 +209,11 @@ def heisenberg_overlap(sx, sy, sz, perm, pair_a, pair_b, cosk, sink, q, qk2):
 # (Ising T·P = 16 → one block of 16; Heisenberg 9·16 = 144 → three blocks of 48 in float64,
 # two of 72 in float32). Row i of a block needs u_c = Σ_{j>i} J_ij² τ_j[c]. Dense
 # couplings: rows are taken four consecutive rows at a time (_rows4_u_dense): every load of
-# τ_j serves the four rows, j in pairs, the four u rows stay in L1 (τ itself, N·CB·itemsize bytes,
-# does not); 1.5–1.8× faster than one row at a time (Heisenberg N = 1000 / 2000). Leftover
-# rows, and CSR rows, one at a time (_row_u_dense, _row_u_csr: j in groups of four / stored
-# order). The inner loops over the CB columns of a block are contiguous and vectorised.
-# Fixed summation order throughout.
+# τ_j serves the four rows, j in pairs, the four u rows stay in L1 (τ itself,
+# N·CB·itemsize bytes, does not); 1.5–1.8× faster than one row at a time (Heisenberg
+# N = 1000 / 2000). Leftover rows, and CSR rows, one at a time (_row_u_dense, _row_u_csr:
+# j in groups of four / stored order). The inner loops over the CB columns of a block are
+# contiguous and vectorised. Fixed summation order throughout.
 # ---------------------------------------------------------------------------------------
 
 _MAX_BLOCK_BYTES = 512  # a row of a τ block: 64 float64 or 128 float32 columns at most
@@ -608,8 +608,9 @@ def _heisenberg_link_setup(sx, sy, sz, perm, pair_a, pair_b, like):
 def ising_link_overlap_dense(J, spins, perm, pair_a, pair_b, out, k2_total=-1.0):
     """out[t, p] = q_l of ladders (pair_a[p], pair_b[p]) at temperature t, weights J_ij²
     from the dense (N, N) couplings J (symmetric; only the upper triangle is read; squared
-    on the fly in J's dtype: float32 sums in chunks, see the block comment above).  ``k2_total`` = Σ_{i<j} J_ij² (k2_sum_dense(J), a constant of
-    the sample: pass it to skip recomputing it); negative: computed here. nan if it is 0."""
+    on the fly in J's dtype: float32 sums in chunks, see the block comment above).
+    ``k2_total`` = Σ_{i<j} J_ij² (k2_sum_dense(J), a constant of the sample: pass it to skip
+    recomputing it); negative: computed here. nan if it is 0."""
     tau, partial = _ising_link_setup(spins, perm, pair_a, pair_b, J)
     _quadform_dense(J, tau, partial)
     _finish_link(partial, k2_sum_dense(J) if k2_total < 0.0 else k2_total, 1, out)
