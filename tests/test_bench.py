@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 import types
 
@@ -21,7 +22,8 @@ from click.testing import CliRunner
 from numba import njit
 
 from rkky_mc import c_reference
-from rkky_mc.bench import TARGETS, _time_in, bench_command, format_table
+from rkky_mc.bench import (TARGETS, _time_in, bench_command, bench_startup, format_table,
+                           kernel_cache_is_empty)
 from rkky_mc.config import from_dict
 from rkky_mc.couplings import build_sample
 from rkky_mc.kernels.rng import accept_exp, seed_streams, uniform
@@ -134,6 +136,28 @@ def test_time_in_clocks_a_method_or_a_module_function_and_restores_it():
     counted = clock.total
     Walker().step(0)  # after the block, calls are no longer counted
     assert clock.total == counted
+
+
+def test_kernel_cache_is_empty_looks_for_numba_index_files(tmp_path, monkeypatch):
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path / "kernels-x"))
+    assert kernel_cache_is_empty()  # no directory yet
+    sub = tmp_path / "kernels-x" / "kernels_abc"
+    sub.mkdir(parents=True)
+    (sub / "ising.sweep-1.py311.nbc").write_bytes(b"")
+    assert kernel_cache_is_empty()  # data without an index is no usable cache
+    (sub / "ising.sweep-1.py311.nbi").write_bytes(b"")
+    assert not kernel_cache_is_empty()
+
+
+def test_bench_startup_reports_a_cold_figure_measured_before(monkeypatch):
+    """run_all measures the cold start on an empty cache first and passes it on; then
+    bench_startup only times the warm runs."""
+    calls = []
+    monkeypatch.setattr("rkky_mc.bench._cli_run", lambda cfg, env: calls.append(env) or 0.5)
+    out = bench_startup(False, cold_s=12.5)
+    assert out["cold_s"] == 12.5 and "empty numba cache" in out["cold_note"]
+    assert out["warm_s"] == 0.5 and len(calls) == 4  # one to fill the cache, three timed
+    assert all(env.get("NUMBA_CACHE_DIR") == os.environ.get("NUMBA_CACHE_DIR") for env in calls)
 
 
 def test_c_reference_builds_and_serves_rounds(tmp_path, monkeypatch):
