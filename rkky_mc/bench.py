@@ -804,9 +804,8 @@ def bench_threads(quick: bool) -> dict:
 def warm_kernels(part: int) -> None:
     """Compile (or load from the numba cache) about half of the kernels the bench times, on
     tiny inputs of the same types. ``run_all`` runs part 1 in a second process while it does
-    part 0: on an empty cache (~150 s of compilation on one core, ~120 s once the cold
-    start-up run has compiled what a run needs) that halves the wait; on a warm one each part
-    takes about a second."""
+    part 0: on an empty cache that halves the wait; on a warm one each part takes about a
+    second. Only the precisions and modes the bench times (no float32 measurements)."""
     import dataclasses
 
     from .config import from_dict
@@ -815,7 +814,7 @@ def warm_kernels(part: int) -> None:
 
     precisions = ("float64", "float32")
     with _threads(1):
-        if part == 0:  # Ising: dense (one at a time, deferred), CSR, measurements; builders
+        if part == 0:  # Ising: dense (one at a time, deferred), CSR; builders
             for prec in precisions:
                 for sample in ({"model": "sk", "N": 16, "seed": 1},
                                {"model": "ea", "L": 3, "distribution": "pm1", "seed": 1}):
@@ -824,7 +823,8 @@ def warm_kernels(part: int) -> None:
                     sim._dense_mode[:] = kising.DEFERRED
                     sim.sweep()
                     _ising_kernel(sim)()
-                    sim.measure()
+                    if prec == "float64" and sample["model"] == "sk":
+                        sim.measure()  # the runs the bench times measure dense float64 only
             _dependent_chain(10)
             _stream_rows(np.zeros((2, 2)), np.zeros((1, 2)), np.zeros(1, dtype=np.int64), 1.0)
             _stream_rows(np.zeros((2, 2), np.float32), np.zeros((1, 2), np.float32),
@@ -834,18 +834,17 @@ def warm_kernels(part: int) -> None:
             for prec in precisions:
                 build_sample(dataclasses.replace(dense, L=3, concentration=0.25), precision=prec)
                 build_sample(dataclasses.replace(sparse, L=8), precision=prec)
-    # Heisenberg: Metropolis, heat bath, over-relaxation; float32 heat bath in part 0, which
-    # has less left to compile once a cold start-up run (run_all) has filled the cache
-    heisenberg = {0: [("float32", "heatbath")],
-                  1: [("float64", "metropolis"), ("float64", "heatbath"),
-                      ("float32", "metropolis")]}[part]
-    with _threads(1):
+        # Heisenberg, the cases bench_sweeps and bench_run_overhead time (float32 Metropolis
+        # in part 0: about equal halves once a cold start-up run has filled the cache)
+        heisenberg = ((("float32", "metropolis"),) if part == 0 else
+                      (("float64", "metropolis"), ("float64", "heatbath")))
         for prec, update in heisenberg:
             sim, _ = _simulation({"model": "sk", "N": 16, "spin": "heisenberg", "seed": 1},
                                  {"precision": prec, "update": update, "seed": 2})
             sim.sweep()
-            _heisenberg_kernel(sim, "overrelaxation")()
-            sim.measure()
+            if prec == "float64":
+                _heisenberg_kernel(sim, "overrelaxation")()
+                sim.measure()
 
 
 def _warm_kernels_in_two_processes() -> None:
