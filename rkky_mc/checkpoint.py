@@ -15,6 +15,17 @@ last commit, which a resume recomputes bit for bit. Readers may open ``run.h5`` 
 Recovery takes ``run.h5`` if it opens and its checkpoint checksum holds, else ``run.h5.prev``
 (with a warning), else fails with a clear error.
 
+Links and strangers: ``.tmp``, ``.prev`` and ``.prev.tmp`` are rkky_mc's own names. Whatever
+else stands there (a symbolic link, a stale file) is removed, never written through; a
+directory there is an error. The run file itself is used through its resolved path (a
+symbolic link to it stays a link, and its target is what advances).
+
+Concurrent writers: every generation carries a root attribute ``generation`` (1 for the
+first, +1 per commit). A commit names the generation it continues from; if the file on disk
+holds another one (a second process advanced it), or this process's run lock was lost
+(:func:`rkky_mc.runtime.verify_lock`), the commit stops with ConcurrentWriterError and
+installs nothing.
+
 Fault injection for tests: see :mod:`rkky_mc.faults`.
 """
 from __future__ import annotations
@@ -22,12 +33,14 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import warnings
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from .config import ConfigError
 from .faults import fault_point
 from .hdf5 import FormatError, check_rkky_mc_file
 
@@ -36,6 +49,65 @@ GROUP = "checkpoint"
 
 class CheckpointError(RuntimeError):
     """No usable checkpoint (missing, corrupted, or of another run)."""
+
+
+class ConcurrentWriterError(ConfigError):
+    """The run file was advanced by someone else since this process last committed it."""
+
+
+def run_file(path) -> Path:
+    """The run file behind ``path`` (symbolic links resolved): generations replace it, not
+    a link to it."""
+    return Path(os.path.realpath(path))
+
+
+def clear_entry(p: Path) -> None:
+    """Remove whatever is at ``p``: a file, or a symbolic link (the link itself, never its
+    target). A directory there is an error (CheckpointError), left as it is."""
+    try:
+        st = os.lstat(p)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        raise CheckpointError(f"{p} is a directory; rkky_mc keeps a generation of the run "
+                              "under that name: move it away")
+    os.unlink(p)
+
+
+def copy_to_new(src, dst: Path) -> None:
+    """Copy ``src`` into a new regular file ``dst`` (whatever was at ``dst`` is removed
+    first; a link there is never followed)."""
+    clear_entry(dst)
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    try:
+        with open(src, "rb") as fin:
+            size, offset = os.fstat(fin.fileno()).st_size, 0
+            try:
+                while offset < size:
+                    n = os.sendfile(fd, fin.fileno(), offset, size - offset)
+                    if n == 0:
+                        break
+                    offset += n
+            except OSError:  # no sendfile between these file systems: plain copy
+                os.lseek(fd, 0, os.SEEK_SET)
+                os.ftruncate(fd, 0)
+                fin.seek(0)
+                with os.fdopen(os.dup(fd), "wb") as fout:
+                    shutil.copyfileobj(fin, fout, 1 << 20)
+    finally:
+        os.close(fd)
+
+
+def _check_not_directory(p: Path) -> None:
+    if os.path.isdir(p) and not os.path.islink(p):
+        raise CheckpointError(f"{p} is a directory; rkky_mc keeps a generation of the run "
+                              "under that name: move it away")
+
+
+def file_generation(path) -> int:
+    """The ``generation`` root attribute of a run file (0 for files older than it)."""
+    with h5py.File(str(path), "r", locking=False) as f:
+        return int(f.attrs.get("generation", 0))
 
 
 def tmp_path(path) -> Path:
@@ -103,19 +175,24 @@ def fsync_path(path) -> None:
         os.close(fd)
 
 
-def install(tmp: Path, path: Path) -> None:
-    """Make the finished ``tmp`` the current generation; keep the old one as ``.prev``."""
+def install(tmp: Path, path: Path, keep_previous: bool = True) -> None:
+    """Make the finished ``tmp`` the current generation; keep the old one as ``.prev``
+    (``keep_previous``), or, for a new run that replaces another, drop the old run's
+    ``.prev`` first (it belongs to another run and must never be recovered as this one's)."""
     fsync_path(tmp)
     fault_point("commit:before-link")
-    if path.exists():
-        prev, prev_tmp = prev_path(path), Path(str(path) + ".prev.tmp")
-        if prev_tmp.exists():
-            prev_tmp.unlink()
+    prev = prev_path(path)
+    _check_not_directory(prev)
+    if not keep_previous:
+        clear_entry(prev)
+    elif os.path.lexists(path):
+        prev_tmp = Path(str(path) + ".prev.tmp")
+        clear_entry(prev_tmp)
         try:
-            os.link(path, prev_tmp)
+            os.link(path, prev_tmp, follow_symlinks=False)
         except OSError:  # file systems without hard links
-            shutil.copyfile(path, prev_tmp)
-        os.replace(prev_tmp, prev)
+            copy_to_new(path, prev_tmp)
+        os.replace(prev_tmp, prev)  # replaces a link at .prev, never writes through it
     fault_point("commit:before-rename")
     os.replace(tmp, path)
     fsync_path(path.parent if str(path.parent) else Path("."))
@@ -125,12 +202,16 @@ def recover(path) -> tuple[dict, dict, Path]:
     """The newest usable generation: (state, meta, file it came from).
 
     If ``path`` is damaged and ``path.prev`` is good, ``path.prev`` is copied back to
-    ``path`` first (with a warning) so the run continues from a sound file.
+    ``path`` first (with a warning) so the run continues from a sound file. A ``.prev``
+    that is a symbolic link is not a generation of this run and is never used.
     """
-    path = Path(path)
+    path = run_file(path)
     prev = prev_path(path)
     errors = []
     for candidate in (path, prev):
+        if candidate == prev and os.path.islink(prev):
+            errors.append(f"{candidate}: a symbolic link, not a generation of this run (ignored)")
+            continue
         if not candidate.exists():
             errors.append(f"{candidate}: missing")
             continue
@@ -149,39 +230,58 @@ def recover(path) -> tuple[dict, dict, Path]:
             warnings.warn(f"{path}: latest generation unusable ({errors[-1]}); "
                           f"continuing from the previous one, {candidate}", RuntimeWarning, stacklevel=2)
             tmp = tmp_path(path)
-            shutil.copyfile(candidate, tmp)
+            copy_to_new(candidate, tmp)
             fsync_path(tmp)
             os.replace(tmp, path)
         return state, meta, path
     raise CheckpointError("no usable checkpoint: " + "; ".join(errors))
 
 
-def create(path, make_writer, state: dict, meta: dict) -> None:
+def create(path, make_writer, state: dict, meta: dict, replace: bool = False) -> None:
     """First generation: ``make_writer(tmp)`` builds the layout (a RunWriter), then the
-    initial checkpoint is added and the file put in place atomically."""
-    path = Path(path)
+    initial checkpoint is added and the file put in place atomically.
+
+    An existing file at ``path`` is an error unless ``replace`` (``run --overwrite``): it is
+    then replaced only here, once the new run's first generation is complete on disk; until
+    that instant the old run and its ``.prev`` stay as they were."""
+    path = run_file(path)
+    if os.path.lexists(path) and not replace:
+        raise CheckpointError(f"{path} exists; a new run replaces it only when asked to (--overwrite)")
     tmp = tmp_path(path)
-    if tmp.exists():
-        tmp.unlink()
+    clear_entry(tmp)
     with make_writer(tmp) as writer:
+        writer.file.attrs["generation"] = np.int64(1)
         write_checkpoint(writer.file, state, dict(meta, n_valid=0))
-    install(tmp, path)
+    install(tmp, path, keep_previous=False)
 
 
 def commit(path, rows: dict | None, state: dict, meta: dict, tempering: dict | None = None,
            finished: bool = False, finish_info: dict | None = None, resize: int | None = None,
-           root_attrs: dict | None = None, provenance: dict | None = None) -> None:
+           root_attrs: dict | None = None, provenance: dict | None = None,
+           generation: int | None = None) -> int:
     """Write a new generation: the current file plus ``rows``, ``tempering`` and the
     checkpoint ``state``; optionally marked finished, with root attributes, provenance
-    entries or a new number of rows (an extended run) set. See the module docstring."""
+    entries or a new number of rows (an extended run) set. See the module docstring.
+
+    ``generation``: the generation this commit continues from (None: whatever is there).
+    Returns the new generation's number."""
     from .hdf5 import RunWriter
 
-    path = Path(path)
+    path = run_file(path)
     tmp = tmp_path(path)
-    shutil.copyfile(path, tmp)
-    fault_point("commit:copied")
-    writer = RunWriter.reopen(tmp)
     try:
+        copy_to_new(path, tmp)
+        fault_point("commit:copied")
+        writer = RunWriter.reopen(tmp)
+    except BaseException:
+        _discard(tmp)
+        raise
+    try:
+        found = int(writer.file.attrs.get("generation", 0))
+        if generation is not None and found != generation:
+            raise _advanced_elsewhere(path, generation, found)
+        new_generation = found + 1
+        writer.file.attrs["generation"] = np.int64(new_generation)
         if root_attrs:
             writer.set_attrs("/", root_attrs)
         if provenance:
@@ -196,6 +296,53 @@ def commit(path, rows: dict | None, state: dict, meta: dict, tempering: dict | N
         write_checkpoint(writer.file, state, dict(meta, n_valid=writer.n_valid))
         if finished:
             writer.finish(**(finish_info or {}))
-    finally:
+    except BaseException:
         writer.close()
+        _discard(tmp)
+        raise
+    writer.close()
+    try:
+        # last look before the rename: still our lock, still the generation we copied
+        from .runtime import verify_lock
+
+        verify_lock(path)
+        if generation is not None and (now := file_generation(path)) != found:
+            raise _advanced_elsewhere(path, generation, now)
+    except BaseException:
+        _discard(tmp)
+        raise
     install(tmp, path)
+    return new_generation
+
+
+def _discard(tmp: Path) -> None:
+    try:
+        clear_entry(tmp)
+    except OSError:
+        pass
+
+
+def _advanced_elsewhere(path, expected: int, found: int) -> ConcurrentWriterError:
+    return ConcurrentWriterError(
+        "output.path", str(path),
+        f"the file is at generation {found}, this process last wrote generation {expected}: "
+        "another process advanced it (a lock file removed by hand, or --no-locking); this "
+        "process stopped without writing")
+
+
+def row_problem(measured_sweeps: np.ndarray, sweeps_done: int, measure_every: int) -> str | None:
+    """Why the measurement rows do not belong to a run at ``sweeps_done`` (None if they do).
+
+    A run measures after sweep s for every s % measure_every == 0 below sweeps_done, in
+    order, so its rows are exactly sweeps 0, k, 2k, … (ceil(sweeps_done / k) of them)."""
+    k = int(measure_every)
+    expected = -(-int(sweeps_done) // k)
+    sweeps = np.asarray(measured_sweeps, dtype=np.int64)
+    if sweeps.shape[0] != expected:
+        return (f"{sweeps.shape[0]} measurement rows for {sweeps_done} sweeps done at "
+                f"measure_every = {k} (expected {expected})")
+    bad = np.flatnonzero(sweeps != k * np.arange(expected, dtype=np.int64))
+    if bad.size:
+        i = int(bad[0])
+        return f"row {i} was measured at sweep {int(sweeps[i])}, expected sweep {k * i}"
+    return None

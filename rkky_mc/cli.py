@@ -6,151 +6,16 @@ from __future__ import annotations
 
 import atexit
 import gc
-import os
-import signal
 import sys
-import time
 from pathlib import Path
 
 import click
 
 from . import __version__
 from .config import ConfigError
-
-EXIT_OK = 0
-EXIT_BAD_INPUT = 2
-EXIT_RESUMABLE = 75
-
-
-def fail_bad_input(exc: Exception):
-    click.echo(f"rkky-mc: error: {exc}", err=True)
-    sys.exit(EXIT_BAD_INPUT)
-
-
-def check_output_path(path: str, overwrite: bool) -> Path:
-    """The output file may be created (or replaced with --overwrite); raise ConfigError if not."""
-    p = Path(path)
-    if p.suffix not in (".h5", ".hdf5"):
-        raise ConfigError("output.path", path, "must end in .h5 or .hdf5")
-    if p.exists():
-        if p.is_dir():
-            raise ConfigError("output.path", path, "is a directory; give a file path")
-        if not overwrite:
-            raise ConfigError("output.path", path, "file exists; pass --overwrite to replace it, or choose another path")
-    parent = p.parent if str(p.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError("output.path", path, f"cannot create its directory ({exc.strerror})") from None
-    if not os.access(parent, os.W_OK):
-        raise ConfigError("output.path", path, f"directory {str(parent)!r} is not writable")
-    return p
-
-
-class StopFlag:
-    """Asks the run to stop at the next sweep boundary: on SIGTERM, SIGINT or SIGUSR1, or
-    before a wall-time limit (leaving room for the final commit). A second SIGINT aborts."""
-
-    def __init__(self, max_walltime: float | None = None):
-        self.requested = None
-        self._previous = {}
-        self.start = time.monotonic()
-        self.deadline = None if max_walltime is None else self.start + max_walltime
-        self._last_call = self.start
-        self._longest_step = 0.0
-        self.commit_cost = lambda: 0.0
-
-    def __call__(self) -> bool:
-        now = time.monotonic()
-        self._longest_step = max(self._longest_step, now - self._last_call)
-        self._last_call = now
-        if self.requested is None and self.deadline is not None:
-            margin = max(5.0, 4.0 * self._longest_step + 3.0 * self.commit_cost())
-            if self.deadline - now < margin:
-                self.requested = "walltime"
-        return self.requested is not None
-
-    def _handler(self, signum, frame):
-        if self.requested is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl-C aborts at once
-        self.requested = signal.Signals(signum).name
-
-    def __enter__(self):
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
-            self._previous[sig] = signal.signal(sig, self._handler)
-        return self
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        return False
-
-
-def parse_walltime(text: str | None) -> float | None:
-    """'HH:MM:SS', 'MM:SS', 'D-HH:MM:SS' or seconds -> seconds."""
-    if text is None:
-        return None
-    try:
-        days = 0
-        body = text
-        if "-" in text:
-            d, body = text.split("-", 1)
-            days = int(d)
-        parts = [float(p) for p in body.split(":")]
-        if not 1 <= len(parts) <= 3 or any(p < 0 for p in parts):
-            raise ValueError
-        seconds = 0.0
-        for p in parts:
-            seconds = seconds * 60 + p
-        seconds += 86400 * days
-        if seconds <= 0:
-            raise ValueError
-        return seconds
-    except ValueError:
-        raise ConfigError("--max-walltime", text, "expected HH:MM:SS (or D-HH:MM:SS, MM:SS, seconds), > 0") from None
-
-
-class RunLock:
-    """Advisory lock ``FILE.h5.lock`` so two processes never advance the same run.
-
-    Off when HDF5_USE_FILE_LOCKING=FALSE (shared file systems without working locks) or
-    with --no-locking.
-    """
-
-    def __init__(self, path: Path, enabled: bool):
-        self.path = Path(str(path) + ".lock")
-        self.enabled = enabled
-        self.fd = None
-
-    def __enter__(self):
-        if not self.enabled:
-            return self
-        import fcntl
-
-        self.fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(self.fd)
-            self.fd = None
-            raise ConfigError("output.path", str(self.path)[:-5],
-                              "another rkky-mc process is running this file (lock held); "
-                              "use --no-locking only if locks are broken on this file system") from None
-        return self
-
-    def __exit__(self, *exc):
-        if self.fd is not None:
-            os.close(self.fd)
-            try:
-                self.path.unlink()
-            except OSError:
-                pass
-        return False
-
-
-def locking_enabled(no_locking: bool) -> bool:
-    env = os.environ.get("HDF5_USE_FILE_LOCKING", "").strip().upper()
-    return not no_locking and env not in ("FALSE", "0", "NO", "OFF")
+from .runtime import (  # noqa: F401 - re-exported: the run-control names used to live here
+    EXIT_BAD_INPUT, EXIT_OK, EXIT_RESUMABLE, RunLock, StopFlag, check_output_path, check_run_siblings, fail_bad_input,
+    locking_enabled, parse_walltime)
 
 
 def progress_bar(total: int, initial: int, quiet: bool):
@@ -280,17 +145,14 @@ def run(config, overrides, output, overwrite, quiet, max_walltime, no_locking):
 
 def _execute(cfg, sample, out_path: Path, quiet: bool, walltime, overwrite: bool) -> int:
     from . import provenance
-    from .checkpoint import prev_path, tmp_path
     from .simulation import start_run
 
-    if overwrite:
-        for p in (out_path, prev_path(out_path), tmp_path(out_path)):
-            if p.exists():
-                p.unlink()
     prov = provenance.collect()
     _collector_on()
+    # --overwrite: the old run (and its .prev) is replaced when the new run's first
+    # generation is complete on disk, never before (a failing start leaves it intact)
     with StopFlag(walltime) as stop, progress_bar(cfg.total_sweeps, 0, quiet) as bar:
-        sim = start_run(cfg, sample, out_path, prov, stop=stop, progress=bar)
+        sim = start_run(cfg, sample, out_path, prov, stop=stop, progress=bar, replace=overwrite)
     return _report(sim, out_path, stop, quiet)
 
 
@@ -330,6 +192,7 @@ def resume(file, extra_sweeps, quiet, max_walltime, no_locking):
         walltime = parse_walltime(max_walltime)
         if not path.exists() and not Path(str(path) + ".prev").exists():
             raise ConfigError("FILE", file, "no such run file")
+        check_run_siblings(path)
         with RunLock(path, locking_enabled(no_locking)):
             try:
                 sim, info = prepare_resume(path, extra_sweeps)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import h5py
 import numpy as np
 
+from .checkpoint import row_problem
 from .hdf5 import read_run
 
 
@@ -63,6 +64,10 @@ def describe(path) -> str:
                  f"(thermalization {anneal.get('thermalization')}), measurements {run.n_valid}")
     if ckpt:
         lines.append(f"  last checkpoint: {ckpt.get('time')} at sweep {done} on {ckpt.get('cpu')}")
+        problem = row_problem(run.timeseries["sweep"], done, int(anneal.get("measure_every", 1)))
+        if problem:
+            lines.append(f"  INCONSISTENT: {problem} (two processes advanced this file?); "
+                         "it cannot be resumed")
     prov = run.provenance
     lines.append(f"  started {prov.get('start_time')} on {prov.get('host')}"
                  + (f", finished {prov.get('end_time')}" if prov.get("end_time") else "")

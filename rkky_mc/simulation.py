@@ -323,8 +323,11 @@ class Checkpointer:
 
     def __init__(self, path, sim: Simulation, interval: float, max_buffer_bytes: int = 256 << 20,
                  root_attrs: dict | None = None, provenance: dict | None = None,
-                 resize: int | None = None):
+                 resize: int | None = None, generation: int | None = None):
         self.path = Path(path)
+        # the generation of the file this run last wrote (or resumed from): a commit on top
+        # of any other one means a second writer (checkpoint.ConcurrentWriterError)
+        self.generation = generation
         self.sim = sim
         self.interval = float(interval)
         self.max_buffer_bytes = max_buffer_bytes
@@ -356,10 +359,11 @@ class Checkpointer:
     def __call__(self, buffer, final: bool) -> None:
         t0 = time.monotonic()
         pending, self._pending = self._pending, {}
-        checkpoint.commit(
+        self.generation = checkpoint.commit(
             self.path, stack_rows(buffer), self.sim.state_dict(), self.meta(),
             tempering=self.sim.tempering_stats(), finished=final,
-            finish_info={"end_time": provenance.now_iso()}, **pending,
+            finish_info={"end_time": provenance.now_iso()}, generation=self.generation,
+            **pending,
         )
         buffer.clear()
         self.n_commits += 1
@@ -436,11 +440,13 @@ def _link_commit_cost(stop, ckpt) -> None:
 
 
 def start_run(cfg: Config, sample: Sample, path, prov: dict, stop=None, progress=None,
-              threads="auto") -> Simulation:
+              threads="auto", replace: bool = False) -> Simulation:
     """A fresh run: create the file (first generation, state at sweep 0), then run.
 
     ``threads``: numba threads for the sweeps — "auto" (:func:`choose_threads`), an int, or
-    None (numba's current setting). Results never depend on it."""
+    None (numba's current setting). Results never depend on it. ``replace``: an existing
+    file at ``path`` (with its ``.prev``) is replaced when the first generation is in place,
+    not before (``run --overwrite``)."""
     from .hdf5 import RunWriter
 
     sim = Simulation(cfg, sample)
@@ -450,9 +456,9 @@ def start_run(cfg: Config, sample: Sample, path, prov: dict, stop=None, progress
                          cfg.n_measurements, positions=sample.positions, box=sample.box,
                          store_couplings=cfg.output.store_couplings)
 
-    ckpt = Checkpointer(path, sim, cfg.output.checkpoint_interval)
+    ckpt = Checkpointer(path, sim, cfg.output.checkpoint_interval, generation=1)
     _link_commit_cost(stop, ckpt)
-    checkpoint.create(path, make_writer, sim.state_dict(), ckpt.meta())
+    checkpoint.create(path, make_writer, sim.state_dict(), ckpt.meta(), replace=replace)
     sim.finished = _run_with_threads(sim, threads, commit=ckpt, stop=stop, progress=progress,
                                      commit_due=ckpt.due)
     return sim
@@ -482,7 +488,12 @@ def prepare_resume(path, extra_sweeps: int = 0):
         status = status.decode() if isinstance(status, bytes) else str(status)
         stored_sha = f["sample"].attrs["sha256"]
         stored_sha = stored_sha.decode() if isinstance(stored_sha, bytes) else str(stored_sha)
+        generation = int(f.attrs.get("generation", 0))
+        measured_sweeps = f["timeseries/sweep"][:int(f.attrs["n_valid"])]
     cfg = load_config(text=text)
+    problem = checkpoint.row_problem(measured_sweeps, int(meta["sweeps_done"]), cfg.anneal.measure_every)
+    if problem:
+        raise ResumeError(f"{path}: {problem}; the file is inconsistent (two writers?), not resumable")
     if extra_sweeps:
         cfg.anneal.sweeps += int(extra_sweeps)
     sample = build_sample(cfg.sample, precision=cfg.anneal.precision)
@@ -497,7 +508,8 @@ def prepare_resume(path, extra_sweeps: int = 0):
         warnings.warn(f"{path}: checkpoint written on CPU {meta.get('cpu')!r}, resuming on {cpu!r}: "
                       "results may differ in the last bits from an uninterrupted run", RuntimeWarning,
                       stacklevel=2)
-    return sim, {"config": cfg, "config_text": text, "status": status, "meta": meta, "path": path}
+    return sim, {"config": cfg, "config_text": text, "status": status, "meta": meta, "path": path,
+                 "generation": generation}
 
 
 def resume_run(sim: Simulation, info: dict, prov: dict, stop=None, progress=None,
@@ -510,7 +522,8 @@ def resume_run(sim: Simulation, info: dict, prov: dict, stop=None, progress=None
                "resume_host": prov.get("host", ""), "resume_cpu": prov.get("cpu", "")}
     ckpt = Checkpointer(info["path"], sim, cfg.output.checkpoint_interval,
                         root_attrs={"config": cfg.to_toml(), "status": "running"},
-                        provenance=history, resize=cfg.n_measurements)
+                        provenance=history, resize=cfg.n_measurements,
+                        generation=info.get("generation"))
     _link_commit_cost(stop, ckpt)
     sim.finished = _run_with_threads(sim, threads, commit=ckpt, stop=stop, progress=progress,
                                      commit_due=ckpt.due)
