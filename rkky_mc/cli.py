@@ -156,7 +156,19 @@ def _execute(cfg, sample, out_path: Path, quiet: bool, walltime, overwrite: bool
     return _report(sim, out_path, stop, quiet)
 
 
+def _print_summary(out_path) -> None:
+    """The per-temperature table, equilibration verdict and next commands (stdout)."""
+    from .hdf5 import read_run
+    from .summary import format_summary, summarize
+
+    summary = summarize(read_run(out_path))
+    if summary is not None:
+        click.echo(format_summary(summary, str(out_path)))
+
+
 def _report(sim, out_path, stop, quiet) -> int:
+    if not quiet:
+        _print_summary(out_path)
     if not sim.finished:
         click.echo(f"rkky-mc: stopped ({stop.requested}) after {sim.sweeps_done} of "
                    f"{sim.cfg.total_sweeps} sweeps; checkpoint in {out_path}; "
@@ -226,6 +238,41 @@ def info(file):
     except (FileNotFoundError, FormatError) as exc:
         fail_bad_input(ConfigError("FILE", file, str(exc)))
     click.echo(text)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--out", "out_dir", default=None, metavar="DIR",
+              help="Where the figures go (default: beside FILE, in FILE's stem + '_figures').")
+@click.option("--format", "fmt", default="png", type=click.Choice(["png", "pdf", "svg"]),
+              show_default=True, help="Figure file format.")
+def plot(file, out_dir, fmt):
+    """Figures of one run FILE (also while it runs): observables against T, the
+    equilibration view, swap acceptance and the walkers' trips."""
+    from .hdf5 import FormatError, read_run
+
+    path = Path(file)
+    try:
+        if not path.exists():
+            raise ConfigError("FILE", file, "no such run file")
+        try:
+            run = read_run(path)
+        except (OSError, KeyError, FormatError) as exc:
+            raise ConfigError("FILE", file, f"not a readable run file ({exc})") from None
+        from .run_figures import make_run_figures
+
+        target = Path(out_dir) if out_dir else path.with_name(path.stem + "_figures")
+        try:
+            written = make_run_figures(run, target, fmt)
+        except OSError as exc:
+            raise ConfigError("--out", str(target), f"cannot write figures there ({exc.strerror})") from None
+    except ConfigError as exc:
+        fail_bad_input(exc)
+    if not written:
+        click.echo(f"rkky-mc: {file} has no measurements yet; nothing to plot", err=True)
+        return
+    for name, p, _ in written:
+        click.echo(f"{name:>14}: {p}")
 
 
 # sweep (issue 5, rkky_mc/sweep.py), analyze (issue 4, rkky_mc/analysis.py) and bench
