@@ -15,13 +15,14 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 # the package alone (make run), and with the extras the tests exercise: pytest/scipy,
-# matplotlib for figures, mpi4py + the mpich wheel for `sweep --mpi`
-$(VENV)/.installed: pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e .
+# matplotlib for figures, mpi4py + the mpich wheel for `sweep --mpi`. numpy, numba and
+# llvmlite are pinned by constraints.txt: the versions tests/digests.json was made with
+$(VENV)/.installed: pyproject.toml constraints.txt | $(PY)
+	$(PY) -m pip install --quiet -c constraints.txt -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[test,plot,mpi]'
+$(VENV)/.installed-test: pyproject.toml constraints.txt | $(PY)
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,plot,mpi]'
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
