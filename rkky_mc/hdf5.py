@@ -19,7 +19,7 @@ Layout (M measurements, T temperatures, R ladders, P = R(R-1)/2 ladder pairs)::
     /temperatures     (T,) float64, ascending
     /timeseries       attrs pairs (P, 2) int64: the ladders (a, b) of pair p; T, R, P
     /timeseries/sweep (M,) int64; energy, magnetization, overlap, overlap_k2, link_overlap,
-                      link_overlap_bonds, walker (M, ...) -- see _timeseries_specs below
+                      link_overlap_bonds, walker (M, ...) -- see rkky_mc/observables_registry.py
     /tempering/       swap_acceptance (R, T-1), swap_accepted (R, T-1), swap_attempted (),
                       half_trips (R,), round_trips (R,)
 
@@ -41,7 +41,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from . import FORMAT, FORMAT_VERSION, __version__
+from . import FORMAT, FORMAT_VERSION, __version__, observables_registry
 from .faults import fault_point
 
 _CHUNK_BYTES = 128 * 1024  # target size of one chunk of a time series (64-256 KiB)
@@ -67,47 +67,65 @@ def ladder_pairs(R: int) -> np.ndarray:
 
 
 def _timeseries_specs(spin: str, T: int, R: int, P: int, energy_unit: str) -> dict:
-    """name -> (row shape, dtype, axes, units, description)."""
-    heis = spin == "heisenberg"
-    return {
-        "sweep": ((), np.int64, "M", "sweeps",
-                  "sweep s (0-based) after which the measurement was taken; rows with "
-                  "s < anneal.thermalization belong to the thermalization"),
-        "energy": ((T, R), np.float64, "M,T,R", energy_unit,
-                   "energy per spin e = H/N of the walker at temperature t of ladder r, "
-                   "H = -Σ_{i<j} J_ij S_i·S_j - h Σ_i S_i^z"),
-        "magnetization": (((T, R, 3) if heis else (T, R)), np.float64,
-                          "M,T,R,xyz" if heis else "M,T,R", "1 (spin length)",
-                          "magnetization per spin, vector m_μ = (1/N) Σ_i S_iμ (last axis x, y, z)"
-                          if heis else "magnetization per spin m = (1/N) Σ_i s_i"),
-        "overlap": (((T, P, 3, 3) if heis else (T, P)), np.float64,
-                    "M,T,P,mu,nu" if heis else "M,T,P", "1",
-                    "overlap tensor q_μν = (1/N) Σ_i S_iμ^a S_iν^b of ladders (a, b) = pairs[p] "
-                    "at temperature t; q² = Σ_μν q_μν²"
-                    if heis else
-                    "Edwards-Anderson overlap q = (1/N) Σ_i s_i^a s_i^b of ladders (a, b) = "
-                    "pairs[p] at temperature t"),
-        "overlap_k2": ((T, P), np.float64, "M,T,P", "1",
-                       "(1/3) Σ_{k = 2π/L x̂, ŷ, ẑ} Σ_μν |q_μν(k)|², q_μν(k) = (1/N) Σ_i "
-                       "S_iμ^a S_iν^b e^{ik·R_i} (Ising: |q(k)|²); NaN for models without "
-                       "positions"),
-        "link_overlap": ((T, P), np.float64, "M,T,P", "1",
-                         "J²-weighted link overlap q_l = Σ_{i<j} J_ij² (S_i^a·S_j^a)(S_i^b·S_j^b) "
-                         "/ Σ_{i<j} J_ij²; NaN when not measured"),
-        "link_overlap_bonds": ((T, P), np.float64, "M,T,P", "1",
-                               "unweighted bond overlap q_b = (1/N_b) Σ_{i<j, J_ij ≠ 0} "
-                               "(S_i^a·S_j^a)(S_i^b·S_j^b), N_b the number of pairs with a stored "
-                               "J_ij ≠ 0 (Ising: s_i s_j); measured for CSR-stored couplings only "
-                               "(EA, RKKY with a cutoff, sparse = \"csr\"); NaN for dense storage "
-                               "and when the link overlap is not measured"),
-        "walker": ((T, R), np.int32, "M,T,R", "index",
-                   "which walker of ladder r sits at temperature t (its index within the "
-                   "ladder, 0..T-1; global walker index r·T + walker)"),
-    }
+    """name -> (row shape, dtype, axes, units, description), from the observables registry."""
+    return observables_registry.timeseries_specs(spin, T, R, P, energy_unit)
 
 
 # time series that a writer may omit (left NaN) and that files of older versions may lack
-OPTIONAL_SERIES = ("link_overlap", "link_overlap_bonds")
+OPTIONAL_SERIES = observables_registry.OPTIONAL_SERIES
+
+
+
+def initial_root_attrs(cfg) -> dict:
+    """Root attributes of a new run (status "running", no valid row yet)."""
+    return {
+        "format": FORMAT,
+        "format_version": np.int64(FORMAT_VERSION),
+        "rkky_mc_version": __version__,
+        "config": cfg.to_toml(),
+        "status": "running",
+        "n_valid": np.int64(0),
+    }
+
+
+def sample_attrs(sample, spin: str, N: int, energy_unit: str) -> dict:
+    """Attributes of /sample (model, spin, N, n_pairs, sha256, storage, energy unit, field,
+    scale_<key>)."""
+    attrs = {
+        "model": str(sample.model),
+        "spin": spin,
+        "N": np.int64(N),
+        "n_pairs": np.int64(sample.n_pairs),
+        "sha256": str(sample.sha256),
+        "storage": "dense" if getattr(sample, "dense", None) is not None else "csr",
+        "energy_unit": energy_unit,
+    }
+    if getattr(sample, "field", None) is not None:
+        attrs["field"] = float(sample.field)
+    for key, value in dict(getattr(sample, "scale", None) or {}).items():
+        attrs[f"scale_{key}"] = value
+    return attrs
+
+
+def tempering_arrays(R: int, T: int, n_accepted, n_attempted: int, half_trips) -> dict:
+    """The /tempering datasets: name -> (array, units, description). n_accepted (R, T-1)
+    accepted swaps per ladder and neighbour pair, n_attempted attempts per pair (the same for
+    every pair), half_trips (R,) completed half round trips per ladder."""
+    n_acc = np.asarray(n_accepted, dtype=np.int64).reshape(R, max(T - 1, 0))
+    n_att = int(n_attempted)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = n_acc / n_att if n_att > 0 else np.full(n_acc.shape, np.nan)
+    half = np.asarray(half_trips, dtype=np.int64).reshape(R)
+    return {
+        "swap_acceptance": (rate.astype(np.float64), "1",
+                            "swap acceptance rate per ladder r and neighbour pair (t, t+1)"),
+        "swap_accepted": (n_acc, "swaps", "accepted swaps per ladder r and neighbour pair (t, t+1)"),
+        "swap_attempted": (np.int64(n_att), "swaps",
+                           "attempted swaps per neighbour pair (the same for every pair and ladder)"),
+        "half_trips": (half, "trips",
+                       "completed half round trips (lowest <-> highest temperature) per ladder"),
+        "round_trips": (half / 2.0, "trips", "round trips per ladder = half_trips / 2"),
+    }
 
 
 def _chunk_rows(row_shape, dtype) -> int:
@@ -207,14 +225,7 @@ class RunWriter:
 
         f = self.file = h5py.File(self.path, "w", locking=False)
         try:
-            set_attrs(f, {
-                "format": FORMAT,
-                "format_version": np.int64(FORMAT_VERSION),
-                "rkky_mc_version": __version__,
-                "config": cfg.to_toml(),
-                "status": "running",
-                "n_valid": np.int64(0),
-            })
+            set_attrs(f, initial_root_attrs(cfg))
             set_attrs(f.create_group("provenance"), dict(provenance or {}))
             self._write_sample(sample, positions, box, store_couplings)
             ds = f.create_dataset("temperatures", data=temperatures)
@@ -261,19 +272,7 @@ class RunWriter:
     def _write_sample(self, sample, positions, box, store_couplings):
         g = self.file.create_group("sample")
         dense = getattr(sample, "dense", None)
-        attrs = {
-            "model": str(sample.model),
-            "spin": self.spin,
-            "N": np.int64(self.N),
-            "n_pairs": np.int64(sample.n_pairs),
-            "sha256": str(sample.sha256),
-            "storage": "dense" if dense is not None else "csr",
-            "energy_unit": self.energy_unit,
-        }
-        if getattr(sample, "field", None) is not None:
-            attrs["field"] = float(sample.field)
-        for key, value in dict(getattr(sample, "scale", None) or {}).items():
-            attrs[f"scale_{key}"] = value
+        attrs = sample_attrs(sample, self.spin, self.N, self.energy_unit)
         set_attrs(g, attrs)
         positions = positions if positions is not None else getattr(sample, "positions", None)
         box = box if box is not None else getattr(sample, "box", None)
@@ -384,19 +383,9 @@ class RunWriter:
         swaps per ladder and neighbour pair, n_attempted attempts per pair (same for every
         pair), half_trips (R,) completed half round trips per ladder."""
         g = self.file.require_group("tempering")
-        n_acc = np.asarray(n_accepted, dtype=np.int64).reshape(self.R, max(self.T - 1, 0))
-        n_att = int(n_attempted)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rate = n_acc / n_att if n_att > 0 else np.full(n_acc.shape, np.nan)
-        half = np.asarray(half_trips, dtype=np.int64).reshape(self.R)
-        _put(g, "swap_acceptance", rate.astype(np.float64), "1",
-             "swap acceptance rate per ladder r and neighbour pair (t, t+1)")
-        _put(g, "swap_accepted", n_acc, "swaps", "accepted swaps per ladder r and neighbour pair (t, t+1)")
-        _put(g, "swap_attempted", np.int64(n_att), "swaps",
-             "attempted swaps per neighbour pair (the same for every pair and ladder)")
-        _put(g, "half_trips", half, "trips",
-             "completed half round trips (lowest <-> highest temperature) per ladder")
-        _put(g, "round_trips", half / 2.0, "trips", "round trips per ladder = half_trips / 2")
+        for name, (value, units, desc) in tempering_arrays(self.R, self.T, n_accepted, n_attempted,
+                                                           half_trips).items():
+            _put(g, name, value, units, desc)
         self.file.flush()
 
     def set_attrs(self, group: str, values: dict) -> None:

@@ -1,11 +1,11 @@
 """`rkky-mc info FILE.h5`: a human-readable summary of a run file."""
 from __future__ import annotations
 
-import h5py
 import numpy as np
 
+from . import observables_registry
 from .checkpoint import row_problem
-from .hdf5 import read_run
+from .io import recorder_for
 
 
 def log_windows(sweeps: np.ndarray, values: np.ndarray):
@@ -30,7 +30,9 @@ def log_windows(sweeps: np.ndarray, values: np.ndarray):
 
 
 def describe(path) -> str:
-    run = read_run(path)
+    """``path``: a run file, or any rkky_mc.io.Recorder."""
+    recorder = recorder_for(path)
+    run = recorder.read()
     s, cfg = run.sample, run.config
     anneal = cfg.get("anneal", {})
     total = int(anneal.get("thermalization", 0)) + int(anneal.get("sweeps", 0))
@@ -55,10 +57,7 @@ def describe(path) -> str:
     lines.append(f"  replicas (ladders) R = {run.attrs.get('R', len(run.tempering.get('half_trips', [])))}, "
                  f"update {anneal.get('update')}, over-relaxation {anneal.get('overrelaxation')}, "
                  f"measure every {anneal.get('measure_every')}")
-    ckpt = {}
-    with h5py.File(str(path), "r", locking=False) as f:
-        if "checkpoint" in f:
-            ckpt = {k: v for k, v in f["checkpoint"].attrs.items()}
+    ckpt = recorder.checkpoint_meta()
     done = int(ckpt.get("sweeps_done", 0))
     lines.append(f"  status: {run.status}; sweeps {done} / {total} "
                  f"(thermalization {anneal.get('thermalization')}), measurements {run.n_valid}")
@@ -79,6 +78,10 @@ def describe(path) -> str:
                      + " ".join(f"{a:.2f}" for a in acc))
         lines.append("  round trips per ladder: " + " ".join(f"{r:g}" for r in np.ravel(tp.get("round_trips", []))))
     ts = run.timeseries
+    lines.append("  time series (/timeseries; rows, units, cost of one measurement):")
+    R = int(np.shape(ts["energy"])[-1]) if "energy" in ts else 0
+    lines += observables_registry.info_lines(run.spin or "ising", len(temps), R,
+                                             int(run.pairs.shape[0]))
     if run.n_valid:
         e = ts["energy"].mean(axis=2)  # (M, T) mean over ladders
         show = sorted({0, len(temps) // 2, len(temps) - 1})

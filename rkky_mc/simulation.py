@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 
 from . import __version__, aligned, checkpoint, observables, provenance
 from .config import Config
 from .couplings import Sample
+from .io import RunLayout, recorder_for
 from .kernels import fields as kfields
 from .kernels import heisenberg as kheis
 from .kernels import ising as kising
@@ -321,12 +321,13 @@ class Checkpointer:
     rows exceed ``max_buffer_bytes``.
     """
 
-    def __init__(self, path, sim: Simulation, interval: float, max_buffer_bytes: int = 256 << 20,
+    def __init__(self, target, sim: Simulation, interval: float, max_buffer_bytes: int = 256 << 20,
                  root_attrs: dict | None = None, provenance: dict | None = None,
                  resize: int | None = None, generation: int | None = None):
-        self.path = Path(path)
-        # the generation of the file this run last wrote (or resumed from): a commit on top
-        # of any other one means a second writer (checkpoint.ConcurrentWriterError)
+        # target: a Recorder (rkky_mc.io), or a run file path (the HDF5 backend)
+        self.recorder = recorder_for(target)
+        # the generation of the run this process last wrote (or resumed from): a commit on
+        # top of any other one means a second writer (checkpoint.ConcurrentWriterError)
         self.generation = generation
         self.sim = sim
         self.interval = float(interval)
@@ -359,8 +360,8 @@ class Checkpointer:
     def __call__(self, buffer, final: bool) -> None:
         t0 = time.monotonic()
         pending, self._pending = self._pending, {}
-        self.generation = checkpoint.commit(
-            self.path, stack_rows(buffer), self.sim.state_dict(), self.meta(),
+        self.generation = self.recorder.commit(
+            stack_rows(buffer), self.sim.state_dict(), self.meta(),
             tempering=self.sim.tempering_stats(), finished=final,
             finish_info={"end_time": provenance.now_iso()}, generation=self.generation,
             **pending,
@@ -441,24 +442,18 @@ def _link_commit_cost(stop, ckpt) -> None:
 
 def start_run(cfg: Config, sample: Sample, path, prov: dict, stop=None, progress=None,
               threads="auto", replace: bool = False) -> Simulation:
-    """A fresh run: create the file (first generation, state at sweep 0), then run.
+    """A fresh run: create the run (first generation, state at sweep 0), then run.
 
+    ``path``: the run file (HDF5 backend), or any :class:`rkky_mc.io.Recorder`.
     ``threads``: numba threads for the sweeps — "auto" (:func:`choose_threads`), an int, or
     None (numba's current setting). Results never depend on it. ``replace``: an existing
     file at ``path`` (with its ``.prev``) is replaced when the first generation is in place,
     not before (``run --overwrite``)."""
-    from .hdf5 import RunWriter
-
     sim = Simulation(cfg, sample)
-
-    def make_writer(tmp):
-        return RunWriter(str(tmp), cfg, sample, prov, sample.spin, sim.temperatures, sim.R,
-                         cfg.n_measurements, positions=sample.positions, box=sample.box,
-                         store_couplings=cfg.output.store_couplings)
-
     ckpt = Checkpointer(path, sim, cfg.output.checkpoint_interval, generation=1)
     _link_commit_cost(stop, ckpt)
-    checkpoint.create(path, make_writer, sim.state_dict(), ckpt.meta(), replace=replace)
+    ckpt.recorder.create(RunLayout.for_run(cfg, sample, prov, sim.temperatures, sim.R),
+                         sim.state_dict(), ckpt.meta(), replace=replace)
     sim.finished = _run_with_threads(sim, threads, commit=ckpt, stop=stop, progress=progress,
                                      commit_due=ckpt.due)
     return sim
@@ -469,27 +464,24 @@ class ResumeError(ValueError):
 
 
 def prepare_resume(path, extra_sweeps: int = 0):
-    """Recover the newest usable generation of ``path`` and rebuild its Simulation.
+    """Recover the newest usable generation of ``path`` (a run file, or any
+    :class:`rkky_mc.io.Recorder`) and rebuild its Simulation.
 
     Returns (sim, info) where info holds the stored config text, status, whether the
     config changed (extension) and the checkpoint metadata. Warnings: fallback to the
     previous generation, a different CPU type than the one that wrote the checkpoint.
     """
-    import h5py
-
     from .config import load_config
     from .couplings import build_sample
 
-    state, meta, path = checkpoint.recover(path)
-    with h5py.File(str(path), "r", locking=False) as f:
-        text = f.attrs["config"]
-        text = text.decode() if isinstance(text, bytes) else str(text)
-        status = f.attrs["status"]
-        status = status.decode() if isinstance(status, bytes) else str(status)
-        stored_sha = f["sample"].attrs["sha256"]
-        stored_sha = stored_sha.decode() if isinstance(stored_sha, bytes) else str(stored_sha)
-        generation = int(f.attrs.get("generation", 0))
-        measured_sweeps = f["timeseries/sweep"][:int(f.attrs["n_valid"])]
+    recorder = recorder_for(path)
+    state, meta = recorder.recover()
+    path = getattr(recorder, "path", recorder.location)  # the HDF5 file it came from
+    root = recorder.root_attrs()
+    text, status = str(root["config"]), str(root["status"])
+    stored_sha = str(recorder.sample_attrs()["sha256"])
+    generation = int(root.get("generation", 0))
+    measured_sweeps = recorder.read_series("sweep")
     cfg = load_config(text=text)
     problem = checkpoint.row_problem(measured_sweeps, int(meta["sweeps_done"]), cfg.anneal.measure_every)
     if problem:
@@ -509,7 +501,7 @@ def prepare_resume(path, extra_sweeps: int = 0):
                       "results may differ in the last bits from an uninterrupted run", RuntimeWarning,
                       stacklevel=2)
     return sim, {"config": cfg, "config_text": text, "status": status, "meta": meta, "path": path,
-                 "generation": generation}
+                 "generation": generation, "recorder": recorder}
 
 
 def resume_run(sim: Simulation, info: dict, prov: dict, stop=None, progress=None,
@@ -520,7 +512,7 @@ def resume_run(sim: Simulation, info: dict, prov: dict, stop=None, progress=None
     history = {"resumed_at": prov.get("start_time", provenance.now_iso()),
                "resume_command_line": prov.get("command_line", ""),
                "resume_host": prov.get("host", ""), "resume_cpu": prov.get("cpu", "")}
-    ckpt = Checkpointer(info["path"], sim, cfg.output.checkpoint_interval,
+    ckpt = Checkpointer(info.get("recorder", info["path"]), sim, cfg.output.checkpoint_interval,
                         root_attrs={"config": cfg.to_toml(), "status": "running"},
                         provenance=history, resize=cfg.n_measurements,
                         generation=info.get("generation"))
