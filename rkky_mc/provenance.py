@@ -62,9 +62,10 @@ def _ask_git() -> str:
 
 def collect(argv=None) -> dict:
     """Provenance attributes for /provenance (strings only, HDF5-friendly)."""
-    import h5py
     import numba
     import numpy
+
+    from .io.hdf5 import library_versions  # the storage layer owns h5py
 
     job = next((os.environ[v] for v in JOB_ID_VARIABLES if os.environ.get(v)), "")
     return {
@@ -73,8 +74,7 @@ def collect(argv=None) -> dict:
         "python_version": platform.python_version(),
         "numpy_version": numpy.__version__,
         "numba_version": numba.__version__,
-        "h5py_version": h5py.__version__,
-        "hdf5_version": h5py.version.hdf5_version,
+        **library_versions(),
         "host": socket.gethostname(),
         "platform": platform.platform(),
         "cpu": cpu_model(),

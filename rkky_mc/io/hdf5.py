@@ -15,6 +15,11 @@ from ..hdf5 import RunWriter, _attrs, check_rkky_mc_file, read_run
 from .base import Recorder, RunLayout
 
 
+def library_versions() -> dict:
+    """h5py and HDF5 library versions (for /provenance)."""
+    return {"h5py_version": h5py.__version__, "hdf5_version": h5py.version.hdf5_version}
+
+
 class HDF5Recorder(Recorder):
     """A run file at ``path`` (see rkky_mc.checkpoint for the commit protocol)."""
 
