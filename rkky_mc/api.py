@@ -214,5 +214,11 @@ def run(config, backend: str = "memory", output=None, threads="auto") -> Run:
     else:
         raise ValueError(f"backend = {backend!r}: must be one of {sorted(BACKENDS)}")
     sample = build_sample(cfg.sample, precision=cfg.anneal.precision)
-    start_run(cfg, sample, recorder, provenance.collect(), threads=threads)
+    if backend == "hdf5":  # the same lock as `rkky-mc run`: one writer per file
+        from .runtime import RunLock, locking_enabled
+
+        with RunLock(path, locking_enabled(False)):
+            start_run(cfg, sample, recorder, provenance.collect(), threads=threads)
+    else:
+        start_run(cfg, sample, recorder, provenance.collect(), threads=threads)
     return Run(recorder.read(), recorder)

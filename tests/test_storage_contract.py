@@ -198,6 +198,40 @@ def test_resize_keeps_rows(make_recorder):
     assert run.n_valid == 3 and _same(run.timeseries["walker"], rows["walker"])
 
 
+def test_generations_and_a_second_writer(make_recorder):
+    rec, sim = _created(make_recorder)
+    assert rec.root_attrs()["generation"] == 1
+    g = rec.commit(_rows(sim, 1), sim.state_dict(), {"sweeps_done": np.int64(1)}, generation=1)
+    assert g == 2 and rec.root_attrs()["generation"] == 2
+    # a writer that last wrote generation 1 is refused, and nothing is written
+    with pytest.raises(checkpoint.ConcurrentWriterError):
+        rec.commit(_rows(sim, 1), sim.state_dict(), {"sweeps_done": np.int64(2)}, generation=1)
+    assert rec.read().n_valid == 1 and rec.root_attrs()["generation"] == 2
+    assert rec.commit(None, sim.state_dict(), {"sweeps_done": np.int64(2)}) == 3
+
+
+def test_create_over_a_run_needs_replace(make_recorder):
+    rec, sim = _created(make_recorder)
+    _commit(rec, sim, _rows(sim, 2))
+    cfg = _cfg()
+    sample = build_sample(cfg.sample)
+    fresh = Simulation(cfg, sample)
+    layout = RunLayout.for_run(cfg, sample, {}, fresh.temperatures, fresh.R)
+    with pytest.raises(checkpoint.CheckpointError):
+        rec.create(layout, fresh.state_dict(), {"sweeps_done": np.int64(0)})
+    assert rec.read().n_valid == 2  # the old run is untouched
+    rec.create(layout, fresh.state_dict(), {"sweeps_done": np.int64(0)}, replace=True)
+    assert rec.read().n_valid == 0 and rec.root_attrs()["generation"] == 1
+
+
+def test_read_series(make_recorder):
+    rec, sim = _created(make_recorder)
+    rows = _rows(sim, 3)
+    _commit(rec, sim, rows)
+    assert _same(rec.read_series("sweep"), rows["sweep"])
+    assert _same(rec.read_series("overlap"), rows["overlap"])
+
+
 def test_recover_without_a_run_is_a_checkpoint_error(make_recorder):
     with pytest.raises(checkpoint.CheckpointError):
         make_recorder("never").recover()
