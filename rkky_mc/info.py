@@ -81,7 +81,8 @@ def describe(path) -> str:
     lines.append("  time series (/timeseries; rows, units, cost of one measurement):")
     R = int(np.shape(ts["energy"])[-1]) if "energy" in ts else 0
     lines += observables_registry.info_lines(run.spin or "ising", len(temps), R,
-                                             int(run.pairs.shape[0]))
+                                             int(run.pairs.shape[0]),
+                                             str(s.get("energy_unit", "energy unit")))
     if run.n_valid:
         e = ts["energy"].mean(axis=2)  # (M, T) mean over ladders
         show = sorted({0, len(temps) // 2, len(temps) - 1})

@@ -174,12 +174,12 @@ def readme_rows() -> list[str]:
             for name, o in REGISTRY.items()]
 
 
-def info_lines(spin: str, T: int, R: int, P: int) -> list[str]:
-    """`rkky-mc info` listing: one line per time series with its row shape and units."""
+def info_lines(spin: str, T: int, R: int, P: int, energy_unit: str = "energy unit") -> list[str]:
+    """`rkky-mc info` listing: one line per time series with its row shape, units, cost."""
     out = []
     for name, o in REGISTRY.items():
         shape = "(M" + "".join(f", {d}" for d in o.row_shape(spin, T, R, P)) + ")"
-        out.append(f"    {name:<19} {shape:<18} {o.units_for('energy unit'):<16} {o.cost}")
+        out.append(f"    {name:<19} {shape:<18} {o.units_for(energy_unit):<16} {o.cost}")
     return out
 
 

@@ -60,7 +60,7 @@ def test_info_lists_every_series(tmp_path):
                             "sweeps": 3, "seed": 1}}, backend="hdf5", output=tmp_path / "a.h5",
                 threads=None)
     text = describe(tmp_path / "a.h5")
-    for line in reg.info_lines("ising", 2, 2, 1):
+    for line in reg.info_lines("ising", 2, 2, 1, "J (SK: J_ij ~ N(0, J²/N), J = 1)"):
         assert line in text
 
 
