@@ -19,6 +19,7 @@ from .config import ConfigError
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
 EXIT_RESUMABLE = 75
+EXIT_FAILURE = 1  # a crash or a failed sweep task: neither bad input nor resumable
 
 
 def fail_bad_input(exc: Exception):
