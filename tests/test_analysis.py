@@ -529,7 +529,7 @@ def test_hdf5_tables_equal_csv(mixed_result):
 @pytest.mark.parametrize("quantity", ["binder", "chi_sg_scaled"])
 def test_crossing_row_consistent_with_curves(mixed_result, quantity):
     (c,) = [r for r in mixed_result.tables["crossings"] if r["quantity"] == quantity]
-    from rkky_mc import stats
+    from rkky_mc.analysis import estimators as stats
 
     def curve(group):
         rows = sorted(_rows(mixed_result, group=group, quantity=quantity), key=lambda r: r["T"])

@@ -21,9 +21,10 @@ import pytest
 from click.testing import CliRunner
 from numba import njit
 
-from rkky_mc import c_reference
-from rkky_mc.bench import (TARGETS, _time_in, bench_command, bench_startup, format_table,
-                           kernel_cache_is_empty)
+from rkky_mc.bench import bench_command, c_reference
+from rkky_mc.bench.overhead import _time_in
+from rkky_mc.bench.process import bench_startup, kernel_cache_is_empty
+from rkky_mc.bench.report import TARGETS, format_table
 from rkky_mc.config import from_dict
 from rkky_mc.couplings import build_sample
 from rkky_mc.kernels.rng import accept_exp, seed_streams, uniform
@@ -153,7 +154,7 @@ def test_bench_startup_reports_a_cold_figure_measured_before(monkeypatch):
     """run_all measures the cold start on an empty cache first and passes it on; then
     bench_startup only times the warm runs."""
     calls = []
-    monkeypatch.setattr("rkky_mc.bench._cli_run", lambda cfg, env: calls.append(env) or 0.5)
+    monkeypatch.setattr("rkky_mc.bench.process._cli_run", lambda cfg, env: calls.append(env) or 0.5)
     out = bench_startup(False, cold_s=12.5)
     assert out["cold_s"] == 12.5 and "empty numba cache" in out["cold_note"]
     assert out["warm_s"] == 0.5 and len(calls) == 4  # one to fill the cache, three timed

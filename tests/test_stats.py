@@ -7,9 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from rkky_mc import stats
-from rkky_mc.stats import Jackknife, jk_apply
-
+from rkky_mc.analysis import estimators as stats
+from rkky_mc.analysis.estimators import Jackknife, jk_apply
 
 # ---- binning ------------------------------------------------------------------------------
 

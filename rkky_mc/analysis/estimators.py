@@ -26,8 +26,8 @@ fluctuations).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Callable, Hashable
 
 import numpy as np
 
@@ -99,7 +99,7 @@ class Jackknife:
     n: dict = field(default_factory=dict)
 
     @classmethod
-    def mean(cls, x, key: Hashable = 0) -> "Jackknife":
+    def mean(cls, x, key: Hashable = 0) -> Jackknife:
         """The mean over axis 0 of ``x`` (n samples, …) with delete-one means as replicates."""
         x = np.asarray(x, dtype=np.float64)
         n = x.shape[0]
@@ -111,7 +111,7 @@ class Jackknife:
         return cls(np.asarray(value), {key: reps}, {key: n})
 
     @classmethod
-    def constant(cls, value) -> "Jackknife":
+    def constant(cls, value) -> Jackknife:
         return cls(np.asarray(value, dtype=np.float64), {}, {})
 
     @property
@@ -125,7 +125,7 @@ class Jackknife:
     @property
     def variance(self) -> np.ndarray:
         var = np.zeros(self.shape)
-        for key, n, reps in self._block_terms():
+        for _key, n, reps in self._block_terms():
             if n < 2:
                 return np.full(self.shape, np.nan)
             dev = reps - reps.mean(axis=0)
@@ -141,7 +141,7 @@ class Jackknife:
     def bias(self) -> np.ndarray:
         """First-order jackknife bias estimate Σ_k (n_k − 1)(Q̄_(k) − Q)."""
         b = np.zeros(self.shape)
-        for key, n, reps in self._block_terms():
+        for _key, n, reps in self._block_terms():
             if n < 2:
                 return np.full(self.shape, np.nan)
             b = b + (n - 1) * (reps.mean(axis=0) - self.value)
@@ -152,7 +152,7 @@ class Jackknife:
         """Bias-corrected estimate Q − bias."""
         return self.value - self.bias
 
-    def __getitem__(self, index) -> "Jackknife":
+    def __getitem__(self, index) -> Jackknife:
         """Index the estimate's own axes (not the replicate axis)."""
         idx = index if isinstance(index, tuple) else (index,)
         return Jackknife(np.asarray(self.value[index]),
@@ -343,7 +343,7 @@ def find_crossing(x1, y1, x2, y2, kind: str = "linear", err1=None, err2=None,
         sig = np.hypot(np.interp(grid, x1, err1), np.interp(grid, x2, err2))
         d = np.where((sig > 0) & np.isfinite(sig), d / np.where(sig > 0, sig, 1.0), d)
     scores = []
-    for (a, b) in brackets:
+    for (a, _b) in brackets:
         k = int(np.searchsorted(grid, a))
         left = d[max(k - 1, 0):k + 1]
         right = d[k + 1:k + 3]
