@@ -14,15 +14,15 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-# the package alone (make run), and with the extras the tests exercise: pytest/scipy,
-# matplotlib for figures, mpi4py + the mpich wheel for `sweep --mpi`. numpy, numba and
+# the package alone (make run; matplotlib included), and with the extras the tests exercise:
+# pytest/pytest-xdist/scipy/ruff, mpi4py + the mpich wheel for `sweep --mpi`. numpy, numba and
 # llvmlite are pinned by constraints.txt: the versions tests/digests.json was made with
 $(VENV)/.installed: pyproject.toml constraints.txt | $(PY)
 	$(PY) -m pip install --quiet -c constraints.txt -e .
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml constraints.txt | $(PY)
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,plot,mpi]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,mpi]'
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
@@ -32,9 +32,10 @@ install-test: $(VENV)/.installed-test
 run: $(VENV)/.installed
 	$(RKKY) run runs/demo.toml --overwrite
 
-## make test: the fast test suite (minutes on 2 cores)
+## make test: lint, then the fast test suite over both cores (<= 5 min from a fresh clone)
 test: $(VENV)/.installed-test
-	$(PY) -m pytest -q
+	$(VENV)/bin/ruff check rkky_mc tests analysis
+	$(PY) -m pytest -q -n 2
 
 ## make validate: long physics validations (pytest -m slow)
 validate: $(VENV)/.installed-test

@@ -14,8 +14,17 @@ import click
 from . import __version__
 from .config import ConfigError
 from .runtime import (  # noqa: F401 - re-exported: the run-control names used to live here
-    EXIT_BAD_INPUT, EXIT_OK, EXIT_RESUMABLE, RunLock, StopFlag, check_output_path, check_run_siblings, fail_bad_input,
-    locking_enabled, parse_walltime)
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_RESUMABLE,
+    RunLock,
+    StopFlag,
+    check_output_path,
+    check_run_siblings,
+    fail_bad_input,
+    locking_enabled,
+    parse_walltime,
+)
 
 
 def progress_bar(total: int, initial: int, quiet: bool):

@@ -179,7 +179,7 @@ def parse_override(text: str) -> tuple[str, Any]:
         if raw and all(c.isalnum() or c in "_-./" for c in raw):
             value = raw
         else:
-            raise ConfigError(key, raw, "value is not valid TOML (quote strings: 'sample.model=\"sk\"')")
+            raise ConfigError(key, raw, "value is not valid TOML (quote strings: 'sample.model=\"sk\"')") from None
     return key, value
 
 
@@ -354,7 +354,8 @@ def validate(cfg: Config) -> None:
     _choice("anneal.update", a.update, UPDATES)
     _int("anneal.overrelaxation", a.overrelaxation, lo=0)
     if a.overrelaxation and s.spin != "heisenberg":
-        raise ConfigError("anneal.overrelaxation", a.overrelaxation, "over-relaxation needs sample.spin = 'heisenberg'; use 0")
+        raise ConfigError("anneal.overrelaxation", a.overrelaxation,
+                          "over-relaxation needs sample.spin = 'heisenberg'; use 0")
     _int("anneal.seed", a.seed, lo=0)
     _bool("anneal.link_overlap", a.link_overlap)
     _choice("anneal.precision", a.precision, PRECISIONS)

@@ -59,11 +59,9 @@ class FormatError(ValueError):
     """The file is not an rkky_mc run file (or one this version cannot read)."""
 
 
-def ladder_pairs(R: int) -> np.ndarray:
-    """(P, 2) int64: ladder pairs (a, b), a < b, lexicographic (same order as
-    kernels.measure.ladder_pairs)."""
-    a, b = np.triu_indices(int(R), 1)
-    return np.stack([a, b], axis=1).astype(np.int64).reshape(-1, 2)
+def decode_attr(value) -> str:
+    """A string attribute as read by h5py (bytes or str, depending on how it was written) -> str."""
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _timeseries_specs(spin: str, T: int, R: int, P: int, energy_unit: str) -> dict:
@@ -215,7 +213,9 @@ class RunWriter:
         self.spin = spin
         self.T = int(temperatures.size)
         self.R = R
-        self.pairs = ladder_pairs(R)
+        from .kernels.measure import ladder_pairs  # here: reading run files needs no numba
+
+        self.pairs = np.stack(ladder_pairs(R), axis=1)  # (P, 2) int64
         self.P = int(self.pairs.shape[0])
         self.N = int(sample.n_spins)
         self.n_valid = 0
@@ -238,7 +238,7 @@ class RunWriter:
             raise
 
     @classmethod
-    def reopen(cls, path) -> "RunWriter":
+    def reopen(cls, path) -> RunWriter:
         """Open an existing run file to append more rows (resume / extend): n_valid is read
         back, status is set to "running" again; rows beyond n_valid will be overwritten."""
         check_rkky_mc_file(path)

@@ -36,7 +36,8 @@ def check_output_path(path: str, overwrite: bool) -> Path:
         if p.is_dir():
             raise ConfigError("output.path", path, "is a directory; give a file path")
         if not overwrite:
-            raise ConfigError("output.path", path, "file exists; pass --overwrite to replace it, or choose another path")
+            raise ConfigError("output.path", path,
+                              "file exists; pass --overwrite to replace it, or choose another path")
     parent = p.parent if str(p.parent) else Path(".")
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -133,7 +134,7 @@ class LockLost(ConfigError):
 
 # run file (resolved path) -> the RunLock this process holds on it; Checkpointer commits
 # verify it before each new generation is put in place (verify_lock)
-_HELD: dict[str, "RunLock"] = {}
+_HELD: dict[str, RunLock] = {}
 
 
 class RunLock:

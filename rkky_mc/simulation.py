@@ -29,6 +29,7 @@ from .kernels import fields as kfields
 from .kernels import heisenberg as kheis
 from .kernels import ising as kising
 from .kernels import tempering as ktemp
+from .kernels.measure import ladder_pairs
 from .kernels.rng import seed_streams
 from .kernels.schedule import random_sites
 
@@ -81,8 +82,7 @@ class Simulation:
             self._dense_mode = np.full(self.W, first, dtype=np.uint8)
             self._flips_seen = np.zeros(self.W, dtype=np.int64)
         self.H = float(sample.field)
-        self.pair_a, self.pair_b = (np.array(x, dtype=np.int64) for x in zip(*self.ladder_pairs(self.R))) \
-            if self.R > 1 else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        self.pair_a, self.pair_b = ladder_pairs(self.R)
         self.P = len(self.pair_a)
 
         # couplings in the working precision; dense J or CSR. A sample built in the run's
@@ -102,10 +102,6 @@ class Simulation:
         self._init_state(np.random.SeedSequence(a.seed))
 
     # ---- set-up ---------------------------------------------------------------------
-    @staticmethod
-    def ladder_pairs(R: int):
-        return [(a, b) for a in range(R) for b in range(a + 1, R)]
-
     def _init_state(self, seed_sequence: np.random.SeedSequence):
         W, N, T, R, dt = self.W, self.N, self.T, self.R, self.dtype
         s_walk, s_ladder, s_sites, s_init = seed_sequence.spawn(4)
@@ -379,7 +375,7 @@ class Checkpointer:
 THREADS_MIN_SWEEP_NS = 2.0e6
 
 
-def estimated_sweep_ns(sim: "Simulation") -> float:
+def estimated_sweep_ns(sim: Simulation) -> float:
     """Rough cost of one sweep on one core (ns): W·N attempted updates of a few ns each,
     plus the row updates of accepted moves (~0.3 of the row length, ~0.4 ns per element,
     × 3 field components for Heisenberg, more with over-relaxation)."""
@@ -394,7 +390,7 @@ def estimated_sweep_ns(sim: "Simulation") -> float:
     return sim.W * sim.N * per_update
 
 
-def choose_threads(sim: "Simulation") -> int | None:
+def choose_threads(sim: Simulation) -> int | None:
     """Threads for ``rkky-mc run`` / ``resume``, or None to keep numba's current setting.
 
     Kept: NUMBA_NUM_THREADS set in the environment, or numba's thread count already lowered
@@ -418,7 +414,7 @@ def choose_threads(sim: "Simulation") -> int | None:
     return max(1, min(cores, numba.config.NUMBA_NUM_THREADS))
 
 
-def _run_with_threads(sim: "Simulation", threads="auto", **kwargs) -> bool:
+def _run_with_threads(sim: Simulation, threads="auto", **kwargs) -> bool:
     """sim.run(**kwargs) with ``threads`` numba threads ("auto": :func:`choose_threads`;
     None: numba's current setting), restored afterwards."""
     import numba

@@ -6,8 +6,8 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from conftest import config_text
+
 from rkky_mc.cli import main
 
 GOOD_SAMPLE = {"model": "sk", "N": 8, "spin": "ising", "seed": 1}
@@ -54,7 +54,8 @@ CASES = [
     ("temperature-zero", {}, {"temperatures": [0.0, 1.0]}, {}, [], "anneal.temperatures"),
     ("temperature-duplicate", {}, {"temperatures": [1.0, 1.0]}, {}, [], "distinct"),
     ("temperature-empty", {}, {"temperatures": []}, {}, [], "anneal.temperatures"),
-    ("temperature-table", {}, {"temperatures": {"min": 1.0, "max": 0.5, "count": 4}}, {}, [], "anneal.temperatures.max"),
+    ("temperature-table", {}, {"temperatures": {"min": 1.0, "max": 0.5, "count": 4}}, {}, [],
+     "anneal.temperatures.max"),
     ("replicas-zero", {}, {"replicas": 0}, {}, [], "anneal.replicas"),
     ("replicas-float", {}, {"replicas": 2.5}, {}, [], "anneal.replicas"),
     ("sweeps-negative", {}, {"sweeps": -1}, {}, [], "anneal.sweeps"),

@@ -13,12 +13,18 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from rkky_mc import geometry
+from rkky_mc import couplings, geometry
 from rkky_mc.config import KF_FREE_ELECTRON_FCC, ConfigError, SampleConfig, from_dict
-from rkky_mc import couplings
 from rkky_mc.couplings import build_sample, coupling_sha256, csr_to_dense
-from rkky_mc.kernels.rkky import (distance_table, rkky_coupling, rkky_csr, rkky_dense, rkky_dense_rows,
-                                  rkky_f, rkky_f_array)
+from rkky_mc.kernels.rkky import (
+    distance_table,
+    rkky_coupling,
+    rkky_csr,
+    rkky_dense,
+    rkky_dense_rows,
+    rkky_f,
+    rkky_f_array,
+)
 
 INF = math.inf
 KF = KF_FREE_ELECTRON_FCC

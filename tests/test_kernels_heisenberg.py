@@ -20,8 +20,13 @@ from scipy import stats
 
 from rkky_mc.kernels.fields import heisenberg_energies, local_fields3_csr, local_fields3_dense
 from rkky_mc.kernels.heisenberg import (
-    cos_sin_turn, heatbath_direction, heisenberg_overrelax_csr, heisenberg_overrelax_dense,
-    heisenberg_sweep_csr, heisenberg_sweep_dense, uniform_direction,
+    cos_sin_turn,
+    heatbath_direction,
+    heisenberg_overrelax_csr,
+    heisenberg_overrelax_dense,
+    heisenberg_sweep_csr,
+    heisenberg_sweep_dense,
+    uniform_direction,
 )
 from rkky_mc.kernels.rng import seed_streams, uniform
 
@@ -472,7 +477,7 @@ def test_deferred_dense_updates_are_bitwise_one_at_a_time(dtype, scheme, n):
     for batch in (0, 1):
         h = Heis(J, 0.3, betas, seed=5, dtype=dtype)
         order = np.random.default_rng(6)
-        for t in range(12):
+        for _t in range(12):
             sites = order.integers(0, n, size=n + 5)  # repeats; length ≠ multiple of 16
             heisenberg_sweep_dense(h.J, *h.s, *h.h, h.beta_w, sites, h.rng,
                                    scheme.startswith("heatbath"), h.accepted, batch)

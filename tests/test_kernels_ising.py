@@ -324,9 +324,16 @@ def test_dense_mode_choice():
     the tables apply from their first N_min; Simulation.choose_dense_modes uses them."""
     from rkky_mc.config import from_dict
     from rkky_mc.couplings import build_sample
-    from rkky_mc.kernels.ising import (DEFERRED, DEFERRED_MIN_ACCEPTANCE, SITE_OUTER,
-                                       WALKER_OUTER, WALKER_OUTER_MAX_ACCEPTANCE, choose_modes,
-                                       deferred_min_acceptance, walker_outer_max_acceptance)
+    from rkky_mc.kernels.ising import (
+        DEFERRED,
+        DEFERRED_MIN_ACCEPTANCE,
+        SITE_OUTER,
+        WALKER_OUTER,
+        WALKER_OUTER_MAX_ACCEPTANCE,
+        choose_modes,
+        deferred_min_acceptance,
+        walker_outer_max_acceptance,
+    )
     from rkky_mc.simulation import Simulation
 
     for itemsize, steps in DEFERRED_MIN_ACCEPTANCE.items():

@@ -2,8 +2,6 @@
 extension — every resumed run must equal the uninterrupted one bit for bit."""
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,7 +10,6 @@ import time
 import h5py
 import numpy as np
 import pytest
-
 from conftest import config_text, read_h5
 
 SAMPLE = {"model": "sk", "N": 24, "spin": "ising", "seed": 3}

@@ -7,7 +7,6 @@ import pytest
 
 from rkky_mc.kernels import measure as km
 
-
 # ---- helpers -----------------------------------------------------------------------------
 
 def make_perm(rng, R, T):

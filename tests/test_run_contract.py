@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import REPO, config_text, read_h5
 
 TIMESERIES = ("sweep", "energy", "magnetization", "overlap", "overlap_k2", "link_overlap",

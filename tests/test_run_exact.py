@@ -16,10 +16,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from exact import (
-    binned_mean, chain_chi_sg, chain_matrix, heisenberg_chain_energy, heisenberg_ring_energy,
-    ising_enumeration, ising_ring_energy, langevin,
+    binned_mean,
+    chain_chi_sg,
+    chain_matrix,
+    heisenberg_chain_energy,
+    heisenberg_ring_energy,
+    ising_enumeration,
+    ising_ring_energy,
+    langevin,
 )
 
 NSIGMA = 4.0

@@ -14,10 +14,10 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from conftest import config_text, read_h5
-from rkky_mc.cli import main
 from test_lifecycle import SAMPLE, assert_same_run, cli, compared
+
+from rkky_mc.cli import main
 
 ANNEAL = {"temperatures": [0.5, 0.9, 1.5], "replicas": 2, "thermalization": 20,
           "sweeps": 200, "update": "metropolis", "seed": 7}

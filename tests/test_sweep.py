@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import read_h5
+
 from rkky_mc.config import ConfigError
 from rkky_mc.sweep import format_value, load_sweep, plan
 

@@ -1,4 +1,5 @@
-"""Executors: in process, a spawn process pool (--jobs K) and MPI (--mpi), with progress and summary."""
+"""Executors: in process, a spawn process pool (--jobs K) and MPI (--mpi), with progress and
+summary."""
 
 from __future__ import annotations
 

@@ -57,7 +57,7 @@ def slurm_script(sweep: Sweep, sweep_file: Path, chunk: int = 1, time_limit: str
         'if [ -n "$NUMBA_SEED_CACHE" ] && [ -d "$NUMBA_SEED_CACHE" ]; then',
         '    cp -R "$NUMBA_SEED_CACHE"/. "$NUMBA_CACHE_DIR"/ 2>/dev/null || true',
         "fi",
-        "export NUMBA_NUM_THREADS=\"${SLURM_CPUS_PER_TASK:-%d}\"" % cpus_per_task,
+        "export NUMBA_NUM_THREADS=\"${SLURM_CPUS_PER_TASK:-%d}\"" % cpus_per_task,  # noqa: UP031 (shell ${})
         "",
         f"{exe} sweep {q(str(sweep_file))} --task \"$SLURM_ARRAY_TASK_ID\" --chunk {chunk} --quiet &",
         "child=$!",

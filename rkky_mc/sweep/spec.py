@@ -1,4 +1,5 @@
-"""The sweep file: grid, [[when]] rules, task paths and derived seeds (format in the package docstring)."""
+"""The sweep file: grid, [[when]] rules, task paths and derived seeds (format in the package
+docstring)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The state of a task's file (missing, partial, finished, to extend, conflicting) and the plan over all tasks."""
+"""The state of a task's file (missing, partial, finished, to extend, conflicting) and the plan
+over all tasks."""
 
 from __future__ import annotations
 
@@ -50,11 +51,12 @@ def inspect(path, cfg: Config) -> TaskState:
     try:
         import h5py
 
+        from ..hdf5 import decode_attr
+
         with h5py.File(str(p), "r", locking=False) as f:
             status = f.attrs["status"]
             text = f.attrs["config"]
-        status = status.decode() if isinstance(status, bytes) else str(status)
-        text = text.decode() if isinstance(text, bytes) else str(text)
+        status, text = decode_attr(status), decode_attr(text)
     except Exception as exc:  # noqa: BLE001 - any damage: the resume recovers or says why
         return TaskState("partial", f"latest generation unreadable ({type(exc).__name__}); resume recovers")
     try:

@@ -1,4 +1,5 @@
-"""Running one task in this process (every executor ends here): signals, the task's lock, start, resume or skip."""
+"""Running one task in this process (every executor ends here): signals, the task's lock, start,
+resume or skip."""
 
 from __future__ import annotations
 
