@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .plots import _Figures
+from .analysis.plots import _Figures
 from .summary import summarize
 
 FORMATS = ("png", "pdf", "svg")

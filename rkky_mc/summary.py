@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .analysis import measurement_series
+from .analysis.samples import measurement_series
 from .info import log_windows
 
 N_BLOCKS = 32

@@ -8,9 +8,17 @@ from __future__ import annotations
 
 import numba
 import pytest
-
-from digest_matrix import (BY_NAME, CASES, RESUMED, THREADED, case_config, differing,
-                           environment_differences, load_table, run_case)
+from digest_matrix import (
+    BY_NAME,
+    CASES,
+    RESUMED,
+    THREADED,
+    case_config,
+    differing,
+    environment_differences,
+    load_table,
+    run_case,
+)
 
 TABLE = load_table()
 HEADER = TABLE["header"]

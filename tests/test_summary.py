@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from conftest import config_text
+
 from rkky_mc.cli import main
 from rkky_mc.hdf5 import RunData
 from rkky_mc.run_figures import walker_temperatures
