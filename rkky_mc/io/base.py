@@ -42,7 +42,7 @@ class RunLayout:
     store_couplings: bool = False
 
     @classmethod
-    def for_run(cls, cfg, sample, provenance: dict, temperatures, R: int) -> "RunLayout":
+    def for_run(cls, cfg, sample, provenance: dict, temperatures, R: int) -> RunLayout:
         """The layout of a run of ``cfg`` on ``sample`` (what start_run creates)."""
         return cls(cfg, sample, dict(provenance or {}), sample.spin, temperatures, int(R),
                    cfg.n_measurements, positions=sample.positions, box=sample.box,
@@ -75,7 +75,8 @@ class Recorder(ABC):
                finished: bool = False, finish_info: dict | None = None,
                resize: int | None = None, root_attrs: dict | None = None,
                provenance: dict | None = None, generation: int | None = None) -> int:
-        """One new generation, atomically, returning its number (root attr ``generation``): ``root_attrs`` and ``provenance`` entries set,
+        """One new generation, atomically, returning its number (root attr ``generation``):
+        ``root_attrs`` and ``provenance`` entries set,
         rows resized to ``resize`` (never below n_valid), ``rows`` (name -> (m, ...) arrays,
         every time series of the registry; the optional ones may be left out) appended,
         ``tempering`` (n_accepted, n_attempted, half_trips) written, the checkpoint replaced

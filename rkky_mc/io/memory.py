@@ -16,8 +16,17 @@ import time
 import numpy as np
 
 from .. import checkpoint
-from ..hdf5 import (ENERGY_UNITS, OPTIONAL_SERIES, RunData, _attr_value, _py, _timeseries_specs,
-                    initial_root_attrs, ladder_pairs, sample_attrs, tempering_arrays)
+from ..hdf5 import (
+    ENERGY_UNITS,
+    OPTIONAL_SERIES,
+    RunData,
+    _attr_value,
+    _py,
+    _timeseries_specs,
+    initial_root_attrs,
+    sample_attrs,
+    tempering_arrays,
+)
 from .base import Recorder, RunLayout
 
 _names = itertools.count()
@@ -48,7 +57,7 @@ class _Generation:
         self.state: dict = {}
         self.meta: dict = {}
 
-    def copy(self) -> "_Generation":
+    def copy(self) -> _Generation:
         # series arrays are copied too: the previous generation stays intact for readers
         return copy.deepcopy(self)
 
@@ -86,7 +95,9 @@ class MemoryRecorder(Recorder):
         sample = layout.sample
         energy_unit = ENERGY_UNITS.get(str(getattr(sample, "model", "")), "model coupling scale")
         T, R = int(temperatures.size), int(layout.R)
-        g.pairs = ladder_pairs(R)
+        from ..kernels.measure import ladder_pairs  # here: reading needs no numba
+
+        g.pairs = np.stack(ladder_pairs(R), axis=1)  # (P, 2) int64
         P = int(g.pairs.shape[0])
         g.attrs = _plain(dict(initial_root_attrs(layout.cfg), generation=1))
         g.provenance = _plain(layout.provenance or {})
