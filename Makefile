@@ -32,7 +32,7 @@ install-test: $(VENV)/.installed-test
 run: $(VENV)/.installed
 	$(RKKY) run runs/demo.toml --overwrite
 
-## make test: lint, then the fast test suite over both cores (<= 5 min from a fresh clone)
+## make test: lint, then the fast test suite over both cores
 test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check rkky_mc tests analysis
 	$(PY) -m pytest -q -n 2
