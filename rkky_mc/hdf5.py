@@ -189,6 +189,33 @@ def _put(group, name, data, units, description, **kw):
     return ds
 
 
+
+def checked_rows(specs: dict, rows: dict) -> tuple[dict, int | None]:
+    """Measurement rows checked against the time-series ``specs`` (name -> (row shape,
+    dtype, ...)): every series present (OPTIONAL_SERIES may be omitted), none unknown, all
+    with the same number m of rows (a single row may come without its leading axis).
+    Returns ({name: (m, *row) array in the series' dtype}, m); m is None for no rows."""
+    unknown = set(rows) - set(specs)
+    if unknown:
+        raise KeyError(f"unknown time series {sorted(unknown)}; known: {list(specs)}")
+    missing = set(specs) - set(rows) - set(OPTIONAL_SERIES)
+    if missing:
+        raise KeyError(f"missing time series {sorted(missing)}")
+    arrays, m = {}, None
+    for name, value in rows.items():
+        row, dtype = specs[name][:2]
+        arr = np.asarray(value)
+        if arr.ndim == len(row):  # a single row
+            arr = arr[None]
+        if arr.shape[1:] != row:
+            raise ValueError(f"{name}: rows of shape {arr.shape[1:]}, expected {row}")
+        if m is None:
+            m = arr.shape[0]
+        elif arr.shape[0] != m:
+            raise ValueError(f"{name}: {arr.shape[0]} rows, other series have {m}")
+        arrays[name] = arr.astype(dtype, copy=False)
+    return arrays, m
+
 class RunWriter:
     """Create a run file and append measurement rows to it.
 
@@ -344,25 +371,7 @@ class RunWriter:
         n_valid and flush again.  ``rows``: name -> (m, *row shape) array for every time
         series (``sweep`` (m,)); ``link_overlap`` and ``link_overlap_bonds`` may be omitted
         (left NaN)."""
-        unknown = set(rows) - set(self.specs)
-        if unknown:
-            raise KeyError(f"unknown time series {sorted(unknown)}; known: {list(self.specs)}")
-        missing = set(self.specs) - set(rows) - set(OPTIONAL_SERIES)
-        if missing:
-            raise KeyError(f"missing time series {sorted(missing)}")
-        arrays, m = {}, None
-        for name, value in rows.items():
-            row, dtype = self.specs[name][:2]
-            arr = np.asarray(value)
-            if arr.ndim == len(row):  # a single row
-                arr = arr[None]
-            if arr.shape[1:] != row:
-                raise ValueError(f"{name}: rows of shape {arr.shape[1:]}, expected {row}")
-            if m is None:
-                m = arr.shape[0]
-            elif arr.shape[0] != m:
-                raise ValueError(f"{name}: {arr.shape[0]} rows, other series have {m}")
-            arrays[name] = arr.astype(dtype, copy=False)
+        arrays, m = checked_rows(self.specs, rows)
         if not m:
             return
         lo, hi = self.n_valid, self.n_valid + m

@@ -18,11 +18,11 @@ import numpy as np
 from .. import checkpoint
 from ..hdf5 import (
     ENERGY_UNITS,
-    OPTIONAL_SERIES,
     RunData,
     _attr_value,
     _py,
     _timeseries_specs,
+    checked_rows,
     initial_root_attrs,
     sample_attrs,
     tempering_arrays,
@@ -172,25 +172,7 @@ class MemoryRecorder(Recorder):
 
     @staticmethod
     def _append(g: _Generation, rows: dict, n_valid: int) -> int:
-        unknown = set(rows) - set(g.specs)
-        if unknown:
-            raise KeyError(f"unknown time series {sorted(unknown)}; known: {list(g.specs)}")
-        missing = set(g.specs) - set(rows) - set(OPTIONAL_SERIES)
-        if missing:
-            raise KeyError(f"missing time series {sorted(missing)}")
-        arrays, m = {}, None
-        for name, value in rows.items():
-            row, dtype = g.specs[name][:2]
-            arr = np.asarray(value)
-            if arr.ndim == len(row):
-                arr = arr[None]
-            if arr.shape[1:] != row:
-                raise ValueError(f"{name}: rows of shape {arr.shape[1:]}, expected {row}")
-            if m is None:
-                m = arr.shape[0]
-            elif arr.shape[0] != m:
-                raise ValueError(f"{name}: {arr.shape[0]} rows, other series have {m}")
-            arrays[name] = arr.astype(dtype, copy=False)
+        arrays, m = checked_rows(g.specs, rows)
         if not m:
             return n_valid
         hi = n_valid + m
