@@ -136,21 +136,38 @@ def write_tables(out: Path, tables: dict, files, include_thermalization, interp,
     os.replace(tmp, h5)
 
 
-def read_tables(path) -> dict:
-    """analysis.h5 -> name -> dict column -> numpy array."""
+def read_tables(path, frames: bool | None = None) -> dict:
+    """The tables of an `rkky-mc analyze` output: ``path`` is its directory (``--out DIR``)
+    or the ``analysis.h5`` in it.  Returns table name ("table", "crossings", "tc",
+    "equilibration", "drift", "groups") -> a pandas DataFrame when pandas is installed
+    (``frames=None``, the default, or ``frames=True``), else (or with ``frames=False``) a dict
+    column -> numpy array.  Columns come in the order of the CSV files; numbers are float64
+    (NaN where a value is undefined), flags bool, everything else str."""
     import h5py
 
+    path = Path(path)
+    if path.is_dir():
+        path = path / "analysis.h5"
+    pd = None
+    if frames is None or frames:
+        try:
+            import pandas as pd
+        except ImportError:
+            if frames:
+                raise ImportError("read_tables(frames=True) needs pandas: pip install pandas "
+                                  "(or the rkky_mc 'test' extra)") from None
     out = {}
     with h5py.File(path, "r") as f:
         for name, g in f.items():
             if not hasattr(g, "items"):
                 continue
             cols = {}
-            for col, ds in g.items():
-                arr = ds[()]
+            order = _COLUMNS.get(name, [])     # CSV order; columns unknown here follow, sorted
+            for col in [c for c in order if c in g] + [c for c in g if c not in order]:
+                arr = g[col][()]
                 if arr.dtype.kind == "O":
                     arr = np.array([a.decode() if isinstance(a, bytes) else a for a in arr],
                                    dtype=object)
                 cols[col] = arr
-            out[name] = cols
+            out[name] = pd.DataFrame(cols) if pd is not None else cols
     return out
