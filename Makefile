@@ -15,8 +15,9 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 # the package alone (make run; matplotlib included), and with the extras the tests exercise:
-# pytest/pytest-xdist/scipy/xarray/pandas/ruff, mpi4py + the mpich wheel for `sweep --mpi`. numpy, numba and
-# llvmlite are pinned by constraints.txt: the versions tests/digests.json was made with
+# pytest/pytest-xdist/scipy/xarray/pandas/ruff, mpi4py + the mpich wheel for `sweep --mpi`.
+# numpy, numba and llvmlite are pinned by constraints.txt: the versions tests/digests.json
+# was made with
 $(VENV)/.installed: pyproject.toml constraints.txt | $(PY)
 	$(PY) -m pip install --quiet -c constraints.txt -e .
 	touch $@

@@ -2,7 +2,7 @@
 # skips finished run files, resumes interrupted ones and starts missing ones. A stopped sweep
 # (Ctrl-C, SIGTERM, --max-walltime) exits 75, which make reports as an error: run it again.
 #   make sweep-demo                  tiny demo, seconds          -> runs/out/sweep_demo/
-#   make sweep-tutorial              the README tutorial's SK N = 32, 64 × 200, a few minutes
+#   make sweep-tutorial              the README tutorial's SK N = 32, 64 × 200, ~1 min
 #                                                                -> runs/out/sweep_tutorial/
 #   make sweep-sk-ising              SK Ising, ~20 min (2 cores) -> runs/out/sk_ising/
 #   make sweep-sk-heisenberg         SK Heisenberg, ~13 min      -> runs/out/sk_heisenberg/
