@@ -68,7 +68,7 @@ def measure(sim) -> dict:
     }
 
 
-def _k2_total(sim) -> float:
+def k2_total(sim) -> float:
     """Σ_{i<j} J_ij² of the dense couplings: a constant of the sample, computed once per
     Simulation (an O(N²) pass saved at every measurement)."""
     k2 = getattr(sim, "_k2_total_dense", None)
@@ -83,7 +83,7 @@ def link_overlap(sim) -> np.ndarray:
 
     The kernels take the couplings themselves and square them on the fly: no J∘J copy."""
     out = np.zeros((sim.T, sim.P))
-    k2 = _k2_total(sim) if sim.J is not None else -1.0
+    k2 = k2_total(sim) if sim.J is not None else -1.0
     if sim.heisenberg:
         spins = (sim.sx, sim.sy, sim.sz)
         if sim.J is not None:

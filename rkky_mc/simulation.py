@@ -25,6 +25,7 @@ from . import __version__, aligned, checkpoint, observables, provenance
 from .config import Config
 from .couplings import Sample
 from .io import RunLayout, recorder_for
+from .kernels import chunk as kchunk
 from .kernels import fields as kfields
 from .kernels import heisenberg as kheis
 from .kernels import ising as kising
@@ -43,6 +44,13 @@ from .kernels.schedule import random_sites
 # sweep (W·N² multiply-adds in float64), i.e. < 1 % of the run. float64 runs never need one
 # (their drift is ~1e-12 after 10⁹ updates).
 FIELD_REFRESH_SWEEPS = 256
+
+# Simulation.run: the length of a compiled chunk of sweeps is adapted to take about this long
+# (seconds): Python's per-chunk work (progress, stop checks, commit checks) is then negligible,
+# and a signal still stops the run within a fraction of a second.
+CHUNK_SECONDS = 0.075
+MAX_CHUNK_SWEEPS = 1 << 20
+MAX_CHUNK_ROW_BYTES = 16 << 20
 
 
 class Simulation:
@@ -99,6 +107,7 @@ class Simulation:
         self.cosk, self.sink = observables.wave_phases(sample)
 
         self.sweeps_done = 0
+        self._chunk_cache = None
         self._init_state(np.random.SeedSequence(a.seed))
 
     # ---- set-up ---------------------------------------------------------------------
@@ -264,26 +273,104 @@ class Simulation:
         self.update_energies()
 
     # ---- the schedule ---------------------------------------------------------------
+    def _chunk_kernel_args(self):
+        """(kernel, leading args) of this run's compiled chunk (kernels/chunk.py): the
+        arguments that stay the same from chunk to chunk, in the kernel's order."""
+        a = self.cfg.anneal
+        update = kchunk.HEATBATH if self.heatbath else kchunk.METROPOLIS
+        refresh = FIELD_REFRESH_SWEEPS if self.dtype is np.float32 else 0
+        H_field, H = self.dtype(self.H), float(self.H)
+        coupling = (self.J,) if self.J is not None else self.csr
+        tail = (self.pair_a, self.pair_b, self.cosk, self.sink, bool(a.link_overlap))
+        if self.J is not None:
+            tail = tail + (observables.k2_total(self) if a.link_overlap and self.P else -1.0,)
+        if self.heisenberg:
+            spins = (self.sx, self.sy, self.sz, self.hx, self.hy, self.hz)
+            state = (self.energies, self.beta_w, self.betas, self.perm, self.rng_walkers,
+                     self.rng_ladders, self._sites_seq, self.flips)
+            if self.J is not None:
+                state = state + (np.int64(self._dense_mode),)
+            rest = (self.n_accepted, self.direction, self.half_trips, H_field, H, update,
+                    int(self.overrelaxation), refresh)
+            kernel = kchunk.heisenberg_chunk_dense if self.J is not None else kchunk.heisenberg_chunk_csr
+        else:
+            spins = (self.spins, self.fields)
+            state = (self.energies, self.beta_w, self.betas, self.perm, self.rng_walkers,
+                     self.rng_ladders, self.rng_sites, self._sites_seq, self._sites_rand,
+                     self.flips)
+            if self.J is not None:
+                state = state + (self._flips_seen, self._dense_mode, self._defer_from * self.N,
+                                 self._walker_outer_below * self.N)
+            rest = (self.n_accepted, self.direction, self.half_trips, H_field, H, update, refresh)
+            kernel = kchunk.ising_chunk_dense if self.J is not None else kchunk.ising_chunk_csr
+        return kernel, coupling + spins + state + rest, tail
+
+    def row_buffers(self, n_rows: int) -> dict:
+        """Empty measurement rows: name -> (n_rows, ...) array (observables.py gives the
+        shapes per spin type)."""
+        T, R, P = self.T, self.R, self.P
+        vec = (3,) if self.heisenberg else ()
+        ten = (3, 3) if self.heisenberg else ()
+        return {
+            "energy": np.empty((n_rows, T, R)),
+            "magnetization": np.empty((n_rows, T, R) + vec),
+            "overlap": np.empty((n_rows, T, P) + ten),
+            "overlap_k2": np.empty((n_rows, T, P)),
+            "link_overlap": np.empty((n_rows, T, P)),
+            "link_overlap_bonds": np.empty((n_rows, T, P)),
+            "walker": np.empty((n_rows, T, R), dtype=np.int32),
+            "sweep": np.empty(n_rows, dtype=np.int64),
+        }
+
+    def run_chunk(self, n_sweeps: int) -> dict:
+        """``n_sweeps`` sweeps in one compiled call (kernels/chunk.py); returns the block of
+        measurement rows taken in them (name -> (m, ...) arrays, m possibly 0)."""
+        k = self.cfg.anneal.measure_every
+        s0 = self.sweeps_done
+        n_rows = (s0 + n_sweeps - 1) // k - (s0 - 1) // k  # s in [s0, s0 + n) with s % k == 0
+        rows = self.row_buffers(n_rows)
+        kernel, head, tail = self._chunk_args
+        written = kernel(*head, s0, n_sweeps, k, *tail, rows["energy"], rows["magnetization"],
+                         rows["overlap"], rows["overlap_k2"], rows["link_overlap"],
+                         rows["link_overlap_bonds"], rows["walker"], rows["sweep"])
+        assert written == n_rows
+        self.sweeps_done = s0 + n_sweeps
+        return rows
+
+    @property
+    def _chunk_args(self):
+        # built once: every array in it is updated in place (load_state copies into them)
+        if self._chunk_cache is None:
+            self._chunk_cache = self._chunk_kernel_args()
+        return self._chunk_cache
+
     def run(self, commit, stop=None, progress=None, commit_due=None) -> bool:
         """Run the remaining sweeps, measuring after every ``measure_every``-th sweep.
 
-        ``commit(rows, final)`` receives the buffered measurement rows (a list of dicts)
-        whenever ``commit_due(rows)`` says so, when ``stop()`` asks to stop (the state is
-        then at a sweep boundary), and at the end. Returns True when all planned sweeps are
-        done, False when stopped early.
+        The sweeps run in compiled chunks (:meth:`run_chunk`) of about CHUNK_SECONDS each;
+        between chunks ``commit(blocks, final)`` receives the buffered measurement blocks (a
+        list of name -> (m, ...) dicts, see :func:`stack_rows`) whenever ``commit_due(blocks)``
+        says so, when ``stop()`` asks to stop (the state is then at a sweep boundary), and at
+        the end. ``stop.max_chunk_sweeps``, if present, caps the chunk length (a stop that
+        counts sweeps sets it to 1). Returns True when all planned sweeps are done, False
+        when stopped early.
         """
         total = self.cfg.total_sweeps
-        k = self.cfg.anneal.measure_every
+        cap = int(getattr(stop, "max_chunk_sweeps", 0) or 0) or MAX_CHUNK_SWEEPS
+        # and at most MAX_CHUNK_ROW_BYTES of measurement rows per chunk
+        row_bytes = sum(a.nbytes for a in self.row_buffers(1).values())
+        cap = min(cap, max(1, MAX_CHUNK_ROW_BYTES // row_bytes) * self.cfg.anneal.measure_every)
+        n = 1  # the first chunk may include the compilation: start small, then grow
         buffer: list[dict] = []
         while self.sweeps_done < total:
-            s = self.sweeps_done
-            self.sweep()
-            if s % k == 0:
-                row = self.measure()
-                row["sweep"] = np.int64(s)
-                buffer.append(row)
+            n = max(1, min(n, cap, total - self.sweeps_done))
+            t0 = time.perf_counter()
+            block = self.run_chunk(n)
+            elapsed = time.perf_counter() - t0
+            if len(block["sweep"]):
+                buffer.append(block)
             if progress is not None:
-                progress.update(1)
+                progress.update(n)
             if stop is not None and stop():
                 if self.sweeps_done < total:
                     commit(buffer, False)
@@ -291,6 +378,9 @@ class Simulation:
             elif commit_due is not None and commit_due(buffer):
                 commit(buffer, False)
                 buffer = []
+            # next chunk: about CHUNK_SECONDS, growing at most 4x per chunk
+            per_sweep = elapsed / n
+            n = min(4 * n, int(CHUNK_SECONDS / per_sweep) if per_sweep > 0 else 4 * n)
         commit(buffer, True)
         return True
 
@@ -303,10 +393,18 @@ class Simulation:
 
 
 def stack_rows(buffer: list[dict]) -> dict:
-    """A list of measurement rows -> name -> (m, ...) arrays."""
+    """A list of measurement blocks (name -> (m, ...) arrays, as Simulation.run_chunk
+    returns them) -> name -> (Σm, ...) arrays."""
     if not buffer:
         return {}
-    return {name: np.stack([row[name] for row in buffer]) for name in buffer[0]}
+    if len(buffer) == 1:
+        return dict(buffer[0])
+    return {name: np.concatenate([block[name] for block in buffer]) for name in buffer[0]}
+
+
+def single_row(row: dict) -> dict:
+    """One measurement (Simulation.measure, plus its "sweep") as a block of one row."""
+    return {name: np.asarray(value)[None] for name, value in row.items()}
 
 
 class Checkpointer:
@@ -331,7 +429,6 @@ class Checkpointer:
         self.last = time.monotonic()
         self.last_cost = 0.0
         self.n_commits = 0
-        self._row_bytes = None
         # applied with the next commit only
         self._pending = {"root_attrs": root_attrs, "provenance": provenance, "resize": resize}
 
@@ -349,9 +446,7 @@ class Checkpointer:
             return True
         if not buffer:
             return False
-        if self._row_bytes is None:  # every row of a run has the same arrays: size them once
-            self._row_bytes = sum(np.asarray(v).nbytes for v in buffer[0].values())
-        return len(buffer) * self._row_bytes > self.max_buffer_bytes
+        return sum(a.nbytes for block in buffer for a in block.values()) > self.max_buffer_bytes
 
     def __call__(self, buffer, final: bool) -> None:
         t0 = time.monotonic()

@@ -168,8 +168,11 @@ def write_coupling_file(path: Path, n: int = 20) -> Path:
 
 
 class StopAfter:
-    """A ``stop`` callable for Simulation.run, which calls it once after every sweep: True
-    from its ``n``-th call on."""
+    """A ``stop`` callable for Simulation.run: True from its ``n``-th call on. Simulation.run
+    calls it after every chunk of sweeps; ``max_chunk_sweeps = 1`` makes every chunk one
+    sweep, so the run stops after exactly ``n`` sweeps."""
+
+    max_chunk_sweeps = 1
 
     def __init__(self, n: int):
         self.n, self.calls = int(n), 0

@@ -93,9 +93,15 @@ def test_open_a_run_that_is_still_running(tmp_path):
     from rkky_mc.simulation import start_run
 
     cfg = from_dict({k: dict(v) for k, v in CONFIG.items()})
-    calls = []
+    class StopAfter5:  # Simulation.run calls it after every chunk; one-sweep chunks
+        max_chunk_sweeps, calls = 1, 0
+
+        def __call__(self):
+            self.calls += 1
+            return self.calls >= 5
+
     start_run(cfg, build_sample(cfg.sample), tmp_path / "x.h5", provenance.collect(),
-              stop=lambda: calls.append(1) or len(calls) >= 5, threads=None)
+              stop=StopAfter5(), threads=None)
     run = rkky_mc.open_run(tmp_path / "x.h5")
     assert run.status == "running" and not run.finished
     assert run["sweep"].tolist() == [0, 2, 4]

@@ -14,7 +14,7 @@ from rkky_mc.couplings import build_sample
 from rkky_mc.io import BACKENDS, MemoryRecorder, Recorder, RunLayout
 from rkky_mc.kernels.measure import ladder_pairs
 from rkky_mc.observables_registry import OPTIONAL_SERIES, REGISTRY
-from rkky_mc.simulation import Simulation, prepare_resume, resume_run, stack_rows, start_run
+from rkky_mc.simulation import Simulation, prepare_resume, resume_run, single_row, stack_rows, start_run
 
 CONFIGS = {
     "ising": {"sample": {"model": "sk", "N": 8, "seed": 5},
@@ -62,7 +62,7 @@ def _rows(sim, n):
         sim.sweep()
         row = sim.measure()
         row["sweep"] = np.int64(s)
-        rows.append(row)
+        rows.append(single_row(row))
     return stack_rows(rows)
 
 
@@ -239,7 +239,9 @@ def test_recover_without_a_run_is_a_checkpoint_error(make_recorder):
 
 
 class _StopAfter:
-    """stop() for Simulation.run: True once ``n`` sweeps are done (checked after each)."""
+    """stop() for Simulation.run: True once ``n`` sweeps are done (one-sweep chunks)."""
+
+    max_chunk_sweeps = 1
 
     def __init__(self, n):
         self.n, self.calls = n, 0
