@@ -19,6 +19,8 @@ import subprocess
 from pathlib import Path
 
 SOURCE = Path(__file__).parent.parent / "reference" / "ising_pt.c"
+# the dense Heisenberg Metropolis reference (uniform new direction, 3-component fields)
+HEISENBERG_SOURCE = SOURCE.with_name("heisenberg_pt.c")
 FLAGS = ("-O3", "-march=native")
 # issue 6's C figures on the development machine (ns per attempted update): the absolute
 # targets are these times a small margin, so target / C is the ratio the targets ask for
@@ -35,16 +37,17 @@ def compiler() -> str | None:
     return None
 
 
-def build(workdir) -> dict:
-    """Compile the reference in both precisions into ``workdir``: ``{"binaries": {precision:
-    path}, "compiler": …, "flags": …}``, or ``{"binaries": {}, "reason": …}`` when it cannot."""
+def build(workdir, source=SOURCE, precisions=("float64", "float32")) -> dict:
+    """Compile the reference ``source`` in ``precisions`` into ``workdir``: ``{"binaries":
+    {precision: path}, "compiler": …, "flags": …}``, or ``{"binaries": {}, "reason": …}`` when
+    it cannot."""
     cc = compiler()
     if cc is None:
         return {"binaries": {}, "reason": "no C compiler ($CC, gcc or cc) on PATH"}
     procs = {}
-    for prec, real in _REAL.items():
-        out = Path(workdir) / f"ising_pt_{prec}"
-        cmd = [cc, *FLAGS, f"-DREAL={real}", "-o", str(out), str(SOURCE), "-lm"]
+    for prec in precisions:
+        out = Path(workdir) / f"{Path(source).stem}_{prec}"
+        cmd = [cc, *FLAGS, f"-DREAL={_REAL[prec]}", "-o", str(out), str(source), "-lm"]
         procs[prec] = (out, subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                              stderr=subprocess.STDOUT, text=True))
     binaries, errors = {}, []

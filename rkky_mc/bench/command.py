@@ -24,6 +24,7 @@ from .cases import (
     bench_sweeps,
     bench_temperature_ratio,
 )
+from .full_run import bench_full_runs
 from .overhead import bench_python_overhead, bench_run_overhead
 from .probes import (
     _dependent_chain,
@@ -145,6 +146,11 @@ def run_all(quick: bool = False, progress=None) -> dict:
             step("sweeps" + ("" if c_ref["binaries"] else " (no C reference: "
                              + c_ref["reason"] + ")"))
             res["sweeps"] = bench_sweeps(quick, res["bandwidth"], c_ref["binaries"])
+            step("full runs (with the C references)")
+            heis = c_reference.build(c_dir, c_reference.HEISENBERG_SOURCE, ("float64",))
+            c_full = {"ising": c_ref["binaries"].get("float64"),
+                      "heisenberg": heis["binaries"].get("float64")}
+            res["full_runs"] = bench_full_runs(quick, c_full)
     finally:
         shutil.rmtree(c_dir, ignore_errors=True)
     with _threads(1):

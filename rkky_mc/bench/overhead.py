@@ -43,19 +43,16 @@ def bench_run_overhead(quick: bool) -> dict:
     """A real run (start_run: measurements every 10 sweeps incl. the link overlap, HDF5
     writes, checkpoint commits) against the same sweeps alone, N = 1000, 16 × 2 walkers.
 
-    Runs of two lengths separate the fixed cost of a run (creating the file, the final
-    commit) from the cost per sweep. ``overhead`` (the target's figure): within the runs,
-    Δ(time outside Simulation.sweep) / Δ(time inside it), the steady-state overhead of a
-    long run, immune to the machine's drift between separate timings.
-    ``link_overlap_share``: the part of it spent computing the link overlap (Δ time in
-    observables.link_overlaps / Δ time in the sweeps), an O(N²·T·P) observable (Heisenberg:
-    9 components per pair) rather than bookkeeping; ``overhead_without_link_overlap`` the
-    rest (other observables, HDF5, checkpoints, Python).
-    ``overhead_vs_bare_runs`` = Δrun / Δbare − 1 against separately timed bare sweeps (also
-    counts any slowdown of the sweeps themselves after measurements, but on a shared machine
-    its noise is ±10 %); ``overhead_short_run`` is the longer run as it stands against its
-    bare sweeps, fixed costs included."""
-    from .. import observables, provenance
+    The sweeps run in compiled chunks (kernels/chunk.py), so nothing can be timed "inside
+    Simulation.sweep" any more; instead runs of two lengths separate the fixed cost of a run
+    (creating the file, the final commit) from the cost per sweep, and every variant is timed
+    in the same interleaved rounds:
+    ``overhead`` (the target's figure) = Δrun / Δbare − 1, bare = the same sweeps in compiled
+    chunks with no measurement; ``link_overlap_share`` = (Δrun − Δrun without the link
+    overlap) / Δbare, the part spent in that O(N²·T·P) observable; ``overhead_without_link_
+    overlap`` the rest (other observables, HDF5, checkpoints, Python); ``overhead_short_run``
+    the longer run as it stands against its bare sweeps, fixed costs included."""
+    from .. import provenance
     from ..couplings import build_sample
     from ..simulation import Simulation, start_run
 
@@ -68,65 +65,54 @@ def bench_run_overhead(quick: bool) -> dict:
             lengths = (10, 20) if quick else (10, 90)
         with tempfile.TemporaryDirectory(prefix="rkky_bench_") as tmp:
             path = Path(tmp) / "run.h5"
-            cfgs = {n: _config({"model": "sk", "N": N, "spin": spin, "seed": 1},
-                               {"sweeps": n, "measure_every": 10, "seed": 2},
-                               {"path": str(path)}) for n in lengths}
-            smp = build_sample(cfgs[lengths[0]].sample)
+            sample = {"model": "sk", "N": N, "spin": spin, "seed": 1}
+            cfgs = {(n, link): _config(sample, {"sweeps": n, "measure_every": 10, "seed": 2,
+                                                "link_overlap": link}, {"path": str(path)})
+                    for n in lengths for link in (True, False)}
+            smp = build_sample(cfgs[(lengths[0], True)].sample)
             prov = provenance.collect(["rkky-mc", "bench"])
-            warm = Simulation(cfgs[lengths[0]], smp)
-            warm.sweep()
-            warm.measure()
+            bare_cfg = _config(sample, {"sweeps": 2 * lengths[1], "measure_every": 1 << 40,
+                                        "seed": 2, "link_overlap": False})
 
             def bare(n):
-                sim = Simulation(cfgs[n], smp)
+                sim = Simulation(bare_cfg, smp)
+                sim.run_chunk(1)  # the one measured sweep (0), outside the timing
                 with _Timer() as t:
-                    for _ in range(n):
-                        sim.sweep()
+                    sim.run_chunk(n)
                 return t.wall
 
-            def real(n):
+            def real(n, link=True):
                 for p in Path(tmp).glob("run.h5*"):
                     p.unlink()
-                with _time_in(Simulation, "sweep") as clock, \
-                        _time_in(observables, "link_overlaps") as link_clock, _Timer() as t:
-                    start_run(cfgs[n], smp, path, prov)
-                in_sweeps[n].append(clock.total)
-                in_link[n].append(link_clock.total)
+                with _Timer() as t:
+                    start_run(cfgs[(n, link)], smp, path, prov, threads=None)
                 return t.wall
 
-            in_sweeps = {n: [] for n in lengths}
-            in_link = {n: [] for n in lengths}
+            bare(lengths[0])  # warm: compile / load every kernel
             real(lengths[0])
-            in_sweeps[lengths[0]].clear()
-            in_link[lengths[0]].clear()
-            times = {("bare", n): [] for n in lengths} | {("run", n): [] for n in lengths}
-            for _ in range(2 if quick else 3):  # interleaved: drifts hit both alike
+            real(lengths[0], False)
+            times = {(kind, n): [] for kind in ("bare", "run", "nolink") for n in lengths}
+            for _ in range(2 if quick else 3):  # interleaved: drifts hit all alike
                 for n in lengths:
                     times[("bare", n)].append(bare(n))
                     times[("run", n)].append(real(n))
+                    times[("nolink", n)].append(real(n, False))
             med = {k: statistics.median(v) for k, v in times.items()}
             n1, n2 = lengths
             d_bare = med[("bare", n2)] - med[("bare", n1)]
             d_run = med[("run", n2)] - med[("run", n1)]
-            fixed = med[("run", n1)] - med[("bare", n1)] * d_run / d_bare
-            # within each run: time outside Simulation.sweep over time inside it, the fixed
-            # costs removed by the two lengths (both from the same runs: no drift between them)
-            inside = {n: statistics.median(in_sweeps[n]) for n in lengths}
-            outside = {n: med[("run", n)] - inside[n] for n in lengths}
-            accounted = (outside[n2] - outside[n1]) / (inside[n2] - inside[n1])
-            # the part of it spent in the link overlap (an O(N²) observable, not bookkeeping)
-            link = {n: statistics.median(in_link[n]) for n in lengths}
-            link_share = (link[n2] - link[n1]) / (inside[n2] - inside[n1])
+            d_nolink = med[("nolink", n2)] - med[("nolink", n1)]
+            overhead = d_run / d_bare - 1.0
+            link_share = (d_run - d_nolink) / d_bare
             out[spin] = {"N": N, "sweeps": list(lengths), "measure_every": 10,
                          "bare_s": [med[("bare", n)] for n in lengths],
                          "run_s": [med[("run", n)] for n in lengths],
-                         "in_sweeps_s": [inside[n] for n in lengths],
-                         "overhead": accounted,
+                         "run_without_link_overlap_s": [med[("nolink", n)] for n in lengths],
+                         "overhead": overhead,
                          "link_overlap_share": link_share,
-                         "overhead_without_link_overlap": accounted - link_share,
-                         "overhead_vs_bare_runs": d_run / d_bare - 1.0,
+                         "overhead_without_link_overlap": overhead - link_share,
                          "overhead_short_run": med[("run", n2)] / med[("bare", n2)] - 1.0,
-                         "fixed_s": fixed,
+                         "fixed_s": med[("run", n1)] - med[("bare", n1)] * d_run / d_bare,
                          "target": TARGETS["run_overhead"][2]}
     return out
 

@@ -109,12 +109,15 @@ def format_table(res: dict) -> str:
     lines.append(f"small N (SK N={po['N']}, W={po['W']}): sweep {po['sweep_us']:.1f} µs, kernels "
                  f"{po['kernels_us']:.1f} µs, overhead {po['overhead_us']:.1f} µs; measurement "
                  f"{po['measure_us']:.1f} µs")
+    if res.get("full_runs"):
+        from .full_run import format_full_runs
+
+        lines.extend(format_full_runs(res["full_runs"]))
     for spin, ro in res["run_overhead"].items():
         lines.append(f"run overhead {spin} N={ro['N']} (measure_every=10): "
                      f"{100 * ro['overhead']:.1f} % per sweep in steady state (target ≤ 10 %; "
                      f"link overlap {100 * ro['link_overlap_share']:.1f} %, everything else "
-                     f"{100 * ro['overhead_without_link_overlap']:.1f} %; "
-                     f"{100 * ro['overhead_vs_bare_runs']:.1f} % against separate bare sweeps); "
+                     f"{100 * ro['overhead_without_link_overlap']:.1f} %); "
                      f"{ro['sweeps'][1]}-sweep run {ro['run_s'][1]:.2f} s vs bare "
                      f"{ro['bare_s'][1]:.2f} s ({100 * ro['overhead_short_run']:.1f} %, with "
                      f"{ro['fixed_s']:.3f} s of file creation and final commit)")

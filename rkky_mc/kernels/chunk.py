@@ -147,13 +147,16 @@ def ising_chunk_dense(J, spins, fields, energies, beta_w, betas, perm, rng_walke
     energies). ``defer_from`` / ``walker_outer_below``: choose_modes' thresholds in flips per
     sweep. Returns the number of measurement rows written (from row 0)."""
     R, T = perm.shape
-    row = 0
+    row = np.int64(0)  # not the literal 0: one specialization of the measurement calls
+    # one boolean variable for both calls of ising_sweep_dense: literal True / False would
+    # compile two specializations of it
+    heatbath = update == HEATBATH
     for s in range(s0, s0 + n_sweeps):
         if _refresh_due(s, refresh_every):
             kfields.local_fields_dense(J, spins, H_field, fields)
             kfields.ising_energies(spins, fields, H, energies)
-        if update == HEATBATH:
-            kising.ising_sweep_dense(J, spins, fields, beta_w, sites_seq, rng_walkers, True,
+        if heatbath:
+            kising.ising_sweep_dense(J, spins, fields, beta_w, sites_seq, rng_walkers, heatbath,
                                      flips, dense_mode)
         else:
             # random sites, one sequence per ladder: with one sequence for all walkers,
@@ -164,7 +167,7 @@ def ising_chunk_dense(J, spins, fields, energies, beta_w, betas, perm, rng_walke
                 sites = sites_rand[r]
                 random_sites(rng_sites, r, sites)
                 kising.ising_sweep_dense(J, spins[w0:w1], fields[w0:w1], beta_w[w0:w1], sites,
-                                         rng_walkers[w0:w1], False, flips[w0:w1],
+                                         rng_walkers[w0:w1], heatbath, flips[w0:w1],
                                          dense_mode[w0:w1])
         kfields.ising_energies(spins, fields, H, energies)
         kising.choose_modes(flips, flips_seen, dense_mode, defer_from, walker_outer_below)
@@ -188,14 +191,15 @@ def ising_chunk_csr(indptr, indices, data, spins, fields, energies, beta_w, beta
     """``n_sweeps`` sweeps of an Ising ensemble with CSR couplings (indptr, indices, data);
     arguments as in ising_chunk_dense."""
     R, T = perm.shape
-    row = 0
+    row = np.int64(0)  # not the literal 0: one specialization of the measurement calls
+    heatbath = update == HEATBATH
     for s in range(s0, s0 + n_sweeps):
         if _refresh_due(s, refresh_every):
             kfields.local_fields_csr(indptr, indices, data, spins, H_field, fields)
             kfields.ising_energies(spins, fields, H, energies)
-        if update == HEATBATH:
+        if heatbath:
             kising.ising_sweep_csr(indptr, indices, data, spins, fields, beta_w, sites_seq,
-                                   rng_walkers, True, flips)
+                                   rng_walkers, heatbath, flips)
             kfields.ising_energies(spins, fields, H, energies)
         else:  # random sites per ladder, the sweeps and the energies in one kernel
             kising.ising_metropolis_sweep_csr(indptr, indices, data, spins, fields, beta_w,
@@ -224,7 +228,7 @@ def heisenberg_chunk_dense(J, sx, sy, sz, hx, hy, hz, energies, beta_w, betas, p
     heat-bath pass, then ``overrelaxation`` over-relaxation passes. ``dense_mode``: the
     field-update order (heisenberg.dense_batch_mode; same bits). Returns rows written."""
     R, T = perm.shape
-    row = 0
+    row = np.int64(0)  # not the literal 0: one specialization of the measurement calls
     heatbath = update == HEATBATH
     for s in range(s0, s0 + n_sweeps):
         if _refresh_due(s, refresh_every):
@@ -255,7 +259,7 @@ def heisenberg_chunk_csr(indptr, indices, data, sx, sy, sz, hx, hy, hz, energies
                          out_bonds, out_walker, out_sweep):
     """As heisenberg_chunk_dense with CSR couplings."""
     R, T = perm.shape
-    row = 0
+    row = np.int64(0)  # not the literal 0: one specialization of the measurement calls
     heatbath = update == HEATBATH
     for s in range(s0, s0 + n_sweeps):
         if _refresh_due(s, refresh_every):

@@ -299,7 +299,7 @@ def local_fields_dense(J, spins, H, out):
     W, N = spins.shape
     nb = n_blocks(W, W * N)
     if nb <= 1:
-        _fields_dense_range(J, spins, H, out, 0, W)
+        _fields_dense_range(J, spins, H, out, np.int64(0), W)
     else:
         for b in prange(nb):
             _fields_dense_range(J, spins, H, out, (b * W) // nb, ((b + 1) * W) // nb)
@@ -311,7 +311,7 @@ def local_fields_csr(indptr, indices, data, spins, H, out):
     W, N = spins.shape
     nb = n_blocks(W, W * N)
     if nb <= 1:
-        _fields_csr_range(indptr, indices, data, spins, H, out, 0, W)
+        _fields_csr_range(indptr, indices, data, spins, H, out, np.int64(0), W)
     else:
         for b in prange(nb):
             _fields_csr_range(indptr, indices, data, spins, H, out,
@@ -324,7 +324,7 @@ def local_fields3_dense(J, sx, sy, sz, H, hx, hy, hz):
     W, N = sx.shape
     nb = n_blocks(W, W * N)
     if nb <= 1:
-        _fields3_dense_range(J, sx, sy, sz, H, hx, hy, hz, 0, W)
+        _fields3_dense_range(J, sx, sy, sz, H, hx, hy, hz, np.int64(0), W)
     else:
         for b in prange(nb):
             _fields3_dense_range(J, sx, sy, sz, H, hx, hy, hz,
@@ -337,7 +337,7 @@ def local_fields3_csr(indptr, indices, data, sx, sy, sz, H, hx, hy, hz):
     W, N = sx.shape
     nb = n_blocks(W, W * N)
     if nb <= 1:
-        _fields3_csr_range(indptr, indices, data, sx, sy, sz, H, hx, hy, hz, 0, W)
+        _fields3_csr_range(indptr, indices, data, sx, sy, sz, H, hx, hy, hz, np.int64(0), W)
     else:
         for b in prange(nb):
             _fields3_csr_range(indptr, indices, data, sx, sy, sz, H, hx, hy, hz,
@@ -350,7 +350,7 @@ def ising_energies(spins, fields, H, out):
     W, N = spins.shape
     nb = n_blocks(W, W * N)
     if nb <= 1:
-        _ising_energies_range(spins, fields, H, out, 0, W)
+        _ising_energies_range(spins, fields, H, out, np.int64(0), W)
     else:
         for b in prange(nb):
             _ising_energies_range(spins, fields, H, out, (b * W) // nb, ((b + 1) * W) // nb)
@@ -362,7 +362,7 @@ def heisenberg_energies(sx, sy, sz, hx, hy, hz, H, out):
     W, N = sx.shape
     nb = n_blocks(W, W * N)
     if nb <= 1:
-        _heisenberg_energies_range(sx, sy, sz, hx, hy, hz, H, out, 0, W)
+        _heisenberg_energies_range(sx, sy, sz, hx, hy, hz, H, out, np.int64(0), W)
     else:
         for b in prange(nb):
             _heisenberg_energies_range(sx, sy, sz, hx, hy, hz, H, out,

@@ -499,13 +499,13 @@ def heisenberg_sweep_dense(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, heatba
     mode = _HEATBATH if heatbath else _METROPOLIS
     if nb <= 1:
         if batch:
-            _dense_deferred(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted, 0, W, mode)
+            _dense_deferred(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted, np.int64(0), W, mode)
         elif heatbath:
             _heatbath_dense_block(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted,
-                                  0, W)
+                                  np.int64(0), W)
         else:
             _metropolis_dense_block(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted,
-                                    0, W)
+                                    np.int64(0), W)
     else:
         for b in prange(nb):
             w0 = (b * W) // nb
@@ -530,10 +530,10 @@ def heisenberg_sweep_csr(indptr, indices, data, sx, sy, sz, hx, hy, hz, beta_w, 
     if nb <= 1:
         if heatbath:
             _heatbath_csr_block(indptr, indices, data, sx, sy, sz, hx, hy, hz, beta_w, sites,
-                                rng, accepted, 0, W)
+                                rng, accepted, np.int64(0), W)
         else:
             _metropolis_csr_block(indptr, indices, data, sx, sy, sz, hx, hy, hz, beta_w,
-                                  sites, rng, accepted, 0, W)
+                                  sites, rng, accepted, np.int64(0), W)
     else:
         for b in prange(nb):
             w0 = (b * W) // nb
@@ -558,10 +558,10 @@ def heisenberg_overrelax_dense(J, sx, sy, sz, hx, hy, hz, sites, batch=0):
     accepted = np.zeros(0, dtype=np.int64)
     if nb <= 1:
         if batch:
-            _dense_deferred(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted, 0, W,
+            _dense_deferred(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted, np.int64(0), W,
                             _OVERRELAX)
         else:
-            _overrelax_dense_block(J, sx, sy, sz, hx, hy, hz, sites, 0, W)
+            _overrelax_dense_block(J, sx, sy, sz, hx, hy, hz, sites, np.int64(0), W)
     else:
         for b in prange(nb):
             w0 = (b * W) // nb
@@ -579,7 +579,7 @@ def heisenberg_overrelax_csr(indptr, indices, data, sx, sy, sz, hx, hy, hz, site
     W = sx.shape[0]
     nb = n_blocks(W, sites.shape[0] * W)
     if nb <= 1:
-        _overrelax_csr_block(indptr, indices, data, sx, sy, sz, hx, hy, hz, sites, 0, W)
+        _overrelax_csr_block(indptr, indices, data, sx, sy, sz, hx, hy, hz, sites, np.int64(0), W)
     else:
         for b in prange(nb):
             _overrelax_csr_block(indptr, indices, data, sx, sy, sz, hx, hy, hz, sites,

@@ -440,7 +440,7 @@ def ising_sweep_dense(J, spins, fields, beta_w, sites, rng, heatbath, accepted, 
     W = spins.shape[0]
     nb = n_blocks(W, sites.shape[0] * W)
     if nb <= 1:
-        _dense_block(J, spins, fields, beta_w, sites, rng, accepted, 0, W, heatbath, mode)
+        _dense_block(J, spins, fields, beta_w, sites, rng, accepted, np.int64(0), W, heatbath, mode)
     else:
         for b in prange(nb):
             w0 = (b * W) // nb
@@ -458,10 +458,10 @@ def ising_sweep_csr(indptr, indices, data, spins, fields, beta_w, sites, rng, he
     if nb <= 1:
         if heatbath:
             _heatbath_csr_block(indptr, indices, data, spins, fields, beta_w, sites, rng,
-                                accepted, 0, W)
+                                accepted, np.int64(0), W)
         else:
             _metropolis_csr_block(indptr, indices, data, spins, fields, beta_w, sites, rng,
-                                  accepted, 0, W)
+                                  accepted, np.int64(0), W)
     else:
         for b in prange(nb):
             w0 = (b * W) // nb
@@ -493,7 +493,7 @@ def ising_metropolis_sweep_csr(indptr, indices, data, spins, fields, beta_w, sit
     nb = n_blocks(W, sites.shape[1] * W)
     if nb <= 1:
         _ladders_block(indptr, indices, data, spins, fields, beta_w, sites, rng, accepted, H,
-                       energies, 0, W)
+                       energies, np.int64(0), W)
     else:
         for b in prange(nb):
             _ladders_block(indptr, indices, data, spins, fields, beta_w, sites, rng, accepted,

@@ -1,0 +1,167 @@
+"""Full runs at the small sizes of dilute studies, in ratio to plain C (issue 16's "Measure").
+
+Each case is a real ``Simulation.run`` (compiled chunks of sweeps, swaps, float32 refreshes
+and measurements; commits discarded), one numba thread, 16 temperatures × 2 ladders in
+[0.3, 2] (the C references' ladder). Its cost per attempted update is the *marginal* one: runs
+of n and 3n sweeps are timed and subtracted, which removes the fixed cost of a call. The C
+reference of the same N (``reference/ising_pt.c``, ``reference/heisenberg_pt.c``: bare sweeps,
+no swaps, no measurements) is timed in the same interleaved rounds, and each round gives one
+ratio C / rkky_mc (1.0 = as fast as C); the record holds their median and spread (min, max).
+
+EA ±J L = 8 at measure_every = 1 with every overlap and link overlap is compared with its own
+bare sweeps (the sweep kernels alone, as cases.py times them): ``vs_bare`` = full / bare.
+"""
+from __future__ import annotations
+
+import statistics
+
+from .. import kernels as _kernels  # noqa: F401  (first: numba's threading settings, cache dir)
+from .probes import _simulation, _Timer
+
+_SK = {"model": "sk", "seed": 1, "sparse": "dense"}
+_ISING_N = (64, 128, 256, 512)
+_HEIS_N = (128, 512)
+
+
+def _cases(quick: bool) -> list:
+    cases = []
+    for N in _ISING_N:
+        cases.append((f"run_ising_sk_N{N}_me10", {**_SK, "N": N},
+                      {"measure_every": 10, "link_overlap": False}, "ising"))
+        cases.append((f"run_ising_sk_N{N}_defaults", {**_SK, "N": N},
+                      {"measure_every": 1, "link_overlap": True}, "ising"))
+    for N in _HEIS_N:
+        cases.append((f"run_heisenberg_sk_N{N}_me10", {**_SK, "N": N, "spin": "heisenberg"},
+                      {"measure_every": 10, "link_overlap": False}, "heisenberg"))
+    cases.append(("run_ising_ea_pm1_L8_me1", {"model": "ea", "L": 8, "distribution": "pm1",
+                                              "seed": 1},
+                  {"measure_every": 1, "link_overlap": True}, None))
+    if quick:
+        cases = [c for c in cases if "N512" not in c[0]]
+    return cases
+
+
+def _sweeps_for(sim, quick: bool) -> int:
+    """Sweeps per timed run: about 0.05 s (quick) or 0.25 s of updates at ~10 ns each."""
+    updates = sim.N * sim.W * (3.0 if sim.heisenberg else 1.0)
+    return max(4, int((0.5e7 if quick else 2.5e7) / updates))
+
+
+class _RunCase:
+    def __init__(self, name, sim, n):
+        self.name, self.sim, self.n = name, sim, n
+        self.ns = []
+
+    def _advance(self, n):
+        sim = self.sim
+        sim.cfg.anneal.sweeps = sim.sweeps_done + n - sim.cfg.anneal.thermalization
+        with _Timer() as t:
+            sim.run(commit=lambda blocks, final: blocks.clear())
+        return t.wall
+
+    def warm(self):
+        self._advance(self.n)
+
+    def time_once(self):
+        t1 = self._advance(self.n)
+        t3 = self._advance(3 * self.n)
+        self.ns.append((t3 - t1) / (2 * self.n * self.sim.N * self.sim.W) * 1e9)
+
+
+class _BareCase:
+    """The sweep kernels alone (cases._ising_kernel) of a second simulation of the same case."""
+
+    def __init__(self, sim, n):
+        from .cases import _ising_kernel
+
+        self.sim, self.n, self.kernel = sim, n, _ising_kernel(sim)
+        self.ns = []
+
+    def warm(self):
+        self.kernel()
+
+    def time_once(self):
+        with _Timer() as t:
+            for _ in range(self.n):
+                self.kernel()
+        self.ns.append(t.wall / (self.n * self.sim.N * self.sim.W) * 1e9)
+
+
+def bench_full_runs(quick: bool, c_binaries: dict | None = None) -> list:
+    """Every full-run figure. ``c_binaries``: {"ising": path, "heisenberg": path} (float64
+    builds of the C references; a missing one leaves that case without a ratio)."""
+    import numba
+
+    from .c_reference import ReferenceCase
+
+    old = numba.get_num_threads()
+    numba.set_num_threads(1)
+    cases, refs, bares = [], {}, {}
+    try:
+        for name, sample, anneal, ref_kind in _cases(quick):
+            anneal = {**anneal, "seed": 2, "thermalization": 0, "sweeps": 1}
+            sim, _ = _simulation(sample, anneal)
+            n = _sweeps_for(sim, quick)
+            case = _RunCase(name, sim, n)
+            cases.append(case)
+            binary = (c_binaries or {}).get(ref_kind)
+            if binary:
+                n_c = max(1, n // 2)
+                refs[name] = ReferenceCase(name, binary, sim.N, n_c, 2 * n_c)
+                cases.append(refs[name])
+            if ref_kind is None:
+                bare_sim, _ = _simulation(sample, anneal)
+                bares[name] = _BareCase(bare_sim, n)
+                cases.append(bares[name])
+        rounds = 3 if quick else 5
+        for case in cases:
+            case.warm()
+        for _ in range(rounds):
+            for case in cases:
+                case.time_once()
+    finally:
+        numba.set_num_threads(old)
+        for ref in refs.values():
+            ref.close()
+    records = []
+    for case in cases:
+        if not isinstance(case, _RunCase):
+            continue
+        sim = case.sim
+        rec = {"name": case.name, "N": sim.N, "T": sim.T, "R": sim.R,
+               "spin": "heisenberg" if sim.heisenberg else "ising",
+               "measure_every": sim.cfg.anneal.measure_every,
+               "link_overlap": bool(sim.cfg.anneal.link_overlap),
+               "ns": statistics.median(case.ns), "ns_rounds": case.ns, "sweeps": case.n}
+        if case.name in refs:
+            c_ns = refs[case.name].ns
+            ratios = [c / r for c, r in zip(c_ns, case.ns)]
+            rec["c_ns"] = statistics.median(c_ns)
+            rec["c_over_rkky"] = statistics.median(ratios)
+            rec["c_over_rkky_range"] = [min(ratios), max(ratios)]
+        if case.name in bares:
+            b = bares[case.name].ns
+            ratios = [r / x for r, x in zip(case.ns, b)]
+            rec["bare_ns"] = statistics.median(b)
+            rec["vs_bare"] = statistics.median(ratios)
+            rec["vs_bare_range"] = [min(ratios), max(ratios)]
+        records.append(rec)
+    return records
+
+
+def format_full_runs(records: list) -> list[str]:
+    """Table lines for the text report."""
+    lines = ["full runs (one thread, 16 T x 2; marginal ns per attempted update; C / rkky_mc "
+             "median [min, max] over rounds, 1.0 = C speed):"]
+    for r in records:
+        extra = ""
+        if "c_over_rkky" in r:
+            lo, hi = r["c_over_rkky_range"]
+            extra = f"  C {r['c_ns']:.2f} ns  C/rkky_mc {r['c_over_rkky']:.2f} [{lo:.2f}, {hi:.2f}]"
+        if "vs_bare" in r:
+            lo, hi = r["vs_bare_range"]
+            extra += f"  bare {r['bare_ns']:.2f} ns  full/bare {r['vs_bare']:.2f} [{lo:.2f}, {hi:.2f}]"
+        lines.append(f"  {r['name']:<34} N={r['N']:<5} {r['ns']:7.2f} ns{extra}")
+    return lines
+
+
