@@ -30,6 +30,7 @@ Fault injection for tests: see :mod:`rkky_mc.faults`.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -43,6 +44,7 @@ import numpy as np
 from .config import ConfigError
 from .faults import fault_point
 from .hdf5 import FormatError, check_rkky_mc_file
+from .runtime import DiskFullError
 
 GROUP = "checkpoint"
 
@@ -53,6 +55,61 @@ class CheckpointError(RuntimeError):
 
 class ConcurrentWriterError(ConfigError):
     """The run file was advanced by someone else since this process last committed it."""
+
+
+# a commit's room beyond its arrays: HDF5 metadata, attributes, chunk-index growth
+SPACE_MARGIN = 64 << 10
+
+
+def free_bytes(directory) -> int:
+    """Bytes this process may still write in ``directory`` (statvfs f_bavail)."""
+    return int(shutil.disk_usage(str(directory)).free)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """An OSError from the OS or from HDF5 (which reports errno only in its message) that
+    means no space or quota is left."""
+    if not isinstance(exc, (OSError, RuntimeError)):  # h5py raises either on a failed flush
+        return False
+    if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc)
+    return "No space left" in text or "errno = 28" in text or "Disk quota exceeded" in text
+
+
+def check_space(path, needed: int, resumable: bool = True) -> None:
+    """DiskFullError unless ``needed`` bytes (plus SPACE_MARGIN) fit beside ``path``."""
+    directory = Path(path).parent if str(Path(path).parent) else Path(".")
+    try:
+        free = free_bytes(directory)
+    except OSError:
+        return  # no statvfs here: the write itself will tell
+    if free < needed + SPACE_MARGIN:
+        raise DiskFullError(path, needed + SPACE_MARGIN, free, resumable)
+
+
+def reserve(path: Path, extra: int) -> None:
+    """Allocate ``extra`` bytes past the end of ``path`` before HDF5 writes there: a full disk
+    then fails here, cleanly (OSError ENOSPC), and not inside HDF5, whose state after a failed
+    write is not safe to close (it crashed the process). HDF5 writes its additions into the
+    reserved blocks and truncates the file to its real end on close."""
+    fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+    try:
+        os.posix_fallocate(fd, os.fstat(fd).st_size, max(int(extra), 1))
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise
+        # file systems without fallocate: the write itself will tell
+    finally:
+        os.close(fd)
+
+
+def commit_bytes(path, rows: dict | None, state: dict) -> int:
+    """Disk space one commit needs: a copy of the current file plus the new rows (their raw
+    size, an upper bound) and the checkpoint (the .prev link takes no space)."""
+    size = os.stat(path).st_size if path is not None and os.path.exists(path) else 0
+    extra = sum(np.asarray(v).nbytes for v in (rows or {}).values())
+    return size + extra + sum(np.asarray(v).nbytes for v in state.values())
 
 
 def run_file(path) -> Path:
@@ -88,7 +145,9 @@ def copy_to_new(src, dst: Path) -> None:
                     if n == 0:
                         break
                     offset += n
-            except OSError:  # no sendfile between these file systems: plain copy
+            except OSError as exc:  # no sendfile between these file systems: plain copy
+                if is_disk_full(exc):
+                    raise
                 os.lseek(fd, 0, os.SEEK_SET)
                 os.ftruncate(fd, 0)
                 fin.seek(0)
@@ -249,10 +308,18 @@ def create(path, make_writer, state: dict, meta: dict, replace: bool = False) ->
         raise CheckpointError(f"{path} exists; a new run replaces it only when asked to (--overwrite)")
     tmp = tmp_path(path)
     clear_entry(tmp)
-    with make_writer(tmp) as writer:
-        writer.file.attrs["generation"] = np.int64(1)
-        write_checkpoint(writer.file, state, dict(meta, n_valid=0))
-    install(tmp, path, keep_previous=False)
+    needed = commit_bytes(None, None, state)
+    check_space(path, needed, resumable=False)
+    try:
+        with make_writer(tmp) as writer:
+            writer.file.attrs["generation"] = np.int64(1)
+            write_checkpoint(writer.file, state, dict(meta, n_valid=0))
+        install(tmp, path, keep_previous=False)
+    except BaseException as exc:
+        _discard(tmp)
+        if is_disk_full(exc):
+            raise DiskFullError(path, needed + SPACE_MARGIN, _free_or_zero(path), resumable=False) from None
+        raise
 
 
 def commit(path, rows: dict | None, state: dict, meta: dict, tempering: dict | None = None,
@@ -265,12 +332,39 @@ def commit(path, rows: dict | None, state: dict, meta: dict, tempering: dict | N
 
     ``generation``: the generation this commit continues from (None: whatever is there).
     Returns the new generation's number."""
-    from .hdf5 import RunWriter
-
     path = run_file(path)
     tmp = tmp_path(path)
+    # disk full: refused before the copy when the space is plainly not there; a write that
+    # fails anyway (ENOSPC from the OS or HDF5) removes the .tmp. Either way the run file
+    # keeps its last generation: DiskFullError, resumable.
+    # (the pre-check asks only for what the commit needs for sure: the copy and the state;
+    # the rows are compressed on the way, so their raw size only goes into the message)
+    check_space(path, commit_bytes(path, None, state))
+    needed = commit_bytes(path, rows, state)
+    try:
+        return _commit(path, tmp, rows, state, meta, tempering, finished, finish_info, resize,
+                       root_attrs, provenance, generation, reserve_bytes=needed - commit_bytes(path, None, {}))
+    except (OSError, RuntimeError) as exc:
+        if is_disk_full(exc):
+            _discard(tmp)
+            raise DiskFullError(path, needed + SPACE_MARGIN, _free_or_zero(path)) from None
+        raise
+
+
+def _free_or_zero(path) -> int:
+    try:
+        return free_bytes(Path(path).parent)
+    except OSError:
+        return 0
+
+
+def _commit(path, tmp, rows, state, meta, tempering, finished, finish_info, resize, root_attrs,
+            provenance, generation, reserve_bytes: int = 0) -> int:
+    from .hdf5 import RunWriter
+
     try:
         copy_to_new(path, tmp)
+        reserve(tmp, reserve_bytes + SPACE_MARGIN)
         fault_point("commit:copied")
         writer = RunWriter.reopen(tmp)
     except BaseException:
@@ -297,10 +391,17 @@ def commit(path, rows: dict | None, state: dict, meta: dict, tempering: dict | N
         if finished:
             writer.finish(**(finish_info or {}))
     except BaseException:
-        writer.close()
+        try:
+            writer.close()
+        except Exception:  # noqa: BLE001 - a failed flush (disk full): the .tmp goes anyway
+            pass
         _discard(tmp)
         raise
-    writer.close()
+    try:
+        writer.close()
+    except BaseException:
+        _discard(tmp)
+        raise
     try:
         # last look before the rename: still our lock, still the generation we copied
         from .runtime import verify_lock

@@ -17,11 +17,13 @@ from .runtime import (  # noqa: F401 - re-exported: the run-control names used t
     EXIT_BAD_INPUT,
     EXIT_OK,
     EXIT_RESUMABLE,
+    DiskFullError,
     RunLock,
     StopFlag,
     check_output_path,
     check_run_siblings,
     fail_bad_input,
+    fail_disk_full,
     locking_enabled,
     parse_walltime,
 )
@@ -146,10 +148,31 @@ def run(config, overrides, output, overwrite, quiet, max_walltime, no_locking):
             cfg.output.path = output
         out_path = check_output_path(cfg.output.path, overwrite)
         sample = build_sample(cfg.sample, precision=cfg.anneal.precision)
+        _warn_if_space_short(cfg, sample, out_path)
         with RunLock(out_path, locking_enabled(no_locking)):
             sys.exit(_execute(cfg, sample, out_path, quiet, walltime, overwrite))
     except ConfigError as exc:
         fail_bad_input(exc)
+    except DiskFullError as exc:
+        fail_disk_full(exc)
+
+
+def _warn_if_space_short(cfg, sample, out_path) -> None:
+    """Exit 2 (DiskFullError) if even the first generation does not fit; a warning if the
+    finished file (twice: a commit copies it) may not."""
+    from .checkpoint import check_space, free_bytes
+    from .runtime import mib
+    from .simulation import estimated_file_bytes
+
+    first, final = estimated_file_bytes(cfg, sample)
+    check_space(out_path, first, resumable=False)
+    try:
+        free = free_bytes(out_path.parent if str(out_path.parent) else ".")
+    except OSError:
+        return
+    if free < 2 * final:
+        click.echo(f"rkky-mc: warning: {out_path}: the finished file may need up to {mib(final)} "
+                   f"(twice that during a commit), {mib(free)} are free", err=True)
 
 
 def _execute(cfg, sample, out_path: Path, quiet: bool, walltime, overwrite: bool) -> int:
@@ -232,6 +255,8 @@ def resume(file, extra_sweeps, quiet, max_walltime, no_locking):
             code = _report(sim, path, stop, quiet)
     except ConfigError as exc:
         fail_bad_input(exc)
+    except DiskFullError as exc:
+        fail_disk_full(exc)
     sys.exit(code)
 
 

@@ -27,6 +27,32 @@ def fail_bad_input(exc: Exception):
     sys.exit(EXIT_BAD_INPUT)
 
 
+class DiskFullError(RuntimeError):
+    """Not enough disk space for a generation. ``resumable``: the run file holds its last
+    good generation (exit 75 after freeing space); False for a run's first generation
+    (nothing was written: exit 2)."""
+
+    def __init__(self, path, needed: int, free: int, resumable: bool = True):
+        self.path, self.needed, self.free, self.resumable = str(path), int(needed), int(free), resumable
+        where = os.path.dirname(self.path) or "."
+        then = (f"free some, then continue with: rkky-mc resume {self.path}" if resumable
+                else "free some and run again (nothing was written)")
+        which = "next generation" if resumable else "first generation of the run"
+        super().__init__(f"{self.path}: no space left on the disk for the {which} "
+                         f"(needs about {mib(needed)}, {mib(free)} free in {where}); {then}")
+
+
+def mib(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB"
+
+
+
+def fail_disk_full(exc: DiskFullError):
+    """One line; exit 75 when the run can be resumed once space is freed, else 2."""
+    click.echo(f"rkky-mc: error: {exc}", err=True)
+    sys.exit(EXIT_RESUMABLE if exc.resumable else EXIT_BAD_INPUT)
+
+
 def check_output_path(path: str, overwrite: bool) -> Path:
     """The output file may be created (or replaced with --overwrite); raise ConfigError if not."""
     p = Path(path)

@@ -531,6 +531,25 @@ def _link_commit_cost(stop, ckpt) -> None:
         stop.commit_cost = lambda: ckpt.last_cost
 
 
+def estimated_file_bytes(cfg: Config, sample: Sample) -> tuple[int, int]:
+    """(first generation, finished file) sizes in bytes, upper bounds: the checkpoint (every
+    walker's spins and fields, in the run's precision), the stored couplings, and for the
+    finished file every measurement row uncompressed."""
+    from .observables_registry import timeseries_specs
+
+    T, R, N = len(cfg.anneal.temperatures), cfg.anneal.replicas, sample.n_spins
+    W, P = T * R, R * (R - 1) // 2
+    per_spin = 6 if sample.spin == "heisenberg" else 2  # components of spin and local field
+    itemsize = 4 if cfg.anneal.precision == "float32" else 8
+    state = W * N * per_spin * itemsize + W * (8 * 8 + 4 * 8) + R * 2 * 32
+    if cfg.output.store_couplings:
+        state += 8 * (N * N if sample.dense is not None else 2 * int(sample.csr[0][-1]) + N)
+    specs = timeseries_specs(sample.spin, T, R, P, "")
+    row = sum(int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+              for shape, dtype, *_ in specs.values())
+    return state, state + row * cfg.n_measurements
+
+
 def start_run(cfg: Config, sample: Sample, path, prov: dict, stop=None, progress=None,
               threads="auto", replace: bool = False) -> Simulation:
     """A fresh run: create the run (first generation, state at sweep 0), then run.
@@ -540,8 +559,11 @@ def start_run(cfg: Config, sample: Sample, path, prov: dict, stop=None, progress
     None (numba's current setting). Results never depend on it. ``replace``: an existing
     file at ``path`` (with its ``.prev``) is replaced when the first generation is in place,
     not before (``run --overwrite``)."""
+    recorder = recorder_for(path)
+    if recorder.backend == "hdf5":  # before the ensemble is built: the first generation must fit
+        checkpoint.check_space(recorder.location, estimated_file_bytes(cfg, sample)[0], resumable=False)
     sim = Simulation(cfg, sample)
-    ckpt = Checkpointer(path, sim, cfg.output.checkpoint_interval, generation=1)
+    ckpt = Checkpointer(recorder, sim, cfg.output.checkpoint_interval, generation=1)
     _link_commit_cost(stop, ckpt)
     ckpt.recorder.create(RunLayout.for_run(cfg, sample, prov, sim.temperatures, sim.R),
                          sim.state_dict(), ckpt.meta(), replace=replace)
@@ -607,6 +629,9 @@ def resume_run(sim: Simulation, info: dict, prov: dict, stop=None, progress=None
                         root_attrs={"config": cfg.to_toml(), "status": "running"},
                         provenance=history, resize=cfg.n_measurements,
                         generation=info.get("generation"))
+    if ckpt.recorder.backend == "hdf5":  # disk still full: say so now, not after the sweeps
+        checkpoint.check_space(ckpt.recorder.location,
+                               checkpoint.commit_bytes(ckpt.recorder.location, None, sim.state_dict()))
     _link_commit_cost(stop, ckpt)
     sim.finished = _run_with_threads(sim, threads, commit=ckpt, stop=stop, progress=progress,
                                      commit_due=ckpt.due)

@@ -230,7 +230,7 @@ def _run_task(spec: dict):
     from .. import provenance
     from ..checkpoint import CheckpointError
     from ..hdf5 import FormatError
-    from ..runtime import RunLock, locking_enabled
+    from ..runtime import DiskFullError, RunLock, locking_enabled
 
     path = Path(spec["path"])
     apply_threads(spec.get("threads") or _LOCAL_THREADS)
@@ -282,4 +282,8 @@ def _run_task(spec: dict):
                     f"stopped ({stop.requested}) after {sim.sweeps_done} of {sim.cfg.total_sweeps} sweeps",
                     sim.sweeps_done)
     except ConfigError as exc:
+        return EXIT_BAD_INPUT, "error", str(exc), 0
+    except DiskFullError as exc:
+        if exc.resumable:
+            return EXIT_RESUMABLE, "stopped", str(exc), 0
         return EXIT_BAD_INPUT, "error", str(exc), 0

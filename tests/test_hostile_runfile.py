@@ -1,0 +1,79 @@
+"""Run files under hostile conditions (issue 20, item 7): a full disk, a run file named through
+a symbolic link, edited metadata, a repeated ``resume --sweeps N``, strange things at the
+paths rkky_mc writes, and a coupling file named relative to the working directory. Each
+case ends in a correct run or a one-line error (exit 2, or 75 where the run can be resumed),
+with nothing damaged and no ``.tmp`` left behind."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from conftest import read_h5
+from test_lifecycle import assert_same_run
+from test_run_safety import invoke, one_line_error, write_cfg
+
+from rkky_mc import checkpoint
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("hostile_ref")
+    cfg, out = write_cfg(tmp, "ref")
+    assert invoke("run", cfg, "--quiet").exit_code == 0
+    return read_h5(out)
+
+
+def no_tmp_left(out):
+    assert not os.path.lexists(str(out) + ".tmp") and not os.path.lexists(str(out) + ".prev.tmp")
+
+
+def h5py_enospc(*args, **kwargs):
+    # what h5py raises when a write hits a full disk: errno only in the message
+    raise OSError("Can't write data (file write failed: time = Fri Dec  4 12:00:00 2026, "
+                  "filename = 'x.h5.tmp', file descriptor = 5, errno = 28, error message = "
+                  "'No space left on device', buf = 0x1, total write size = 4096)")
+
+
+# ---- a full disk -------------------------------------------------------------------------
+
+def test_disk_full_during_a_commit_is_resumable(tmp_path, monkeypatch, reference):
+    cfg, out = write_cfg(tmp_path, "full")
+    real_write, calls = checkpoint.write_checkpoint, {"n": 0}
+
+    def write_until_full(f, state, meta):
+        calls["n"] += 1
+        if calls["n"] >= 2:  # the first generation went through, the next commit finds the disk full
+            h5py_enospc()
+        return real_write(f, state, meta)
+
+    monkeypatch.setattr(checkpoint, "write_checkpoint", write_until_full)
+    line = one_line_error(invoke("run", cfg, "--quiet"), code=75)
+    assert str(out) in line and "no space left" in line and "needs about" in line
+    assert "rkky-mc resume" in line
+    no_tmp_left(out)
+    state, meta = checkpoint.read_checkpoint(out)  # the last good generation is intact
+    assert int(meta["sweeps_done"]) == 0 and calls["n"] == 2
+    monkeypatch.undo()
+    res = invoke("resume", out, "--quiet")
+    assert res.exit_code == 0, res.output
+    assert_same_run(read_h5(out), reference)
+
+
+def test_resume_while_the_disk_is_still_full(tmp_path, monkeypatch):
+    cfg, out = write_cfg(tmp_path, "still")
+    assert invoke("run", cfg, "--quiet", "--max-walltime", "0.001").exit_code == 75
+    before = out.read_bytes()
+    monkeypatch.setattr(checkpoint, "free_bytes", lambda directory: 4096)
+    line = one_line_error(invoke("resume", out, "--quiet"), code=75)
+    assert str(out) in line and "needs about" in line and "0.0 MiB free" in line
+    assert out.read_bytes() == before
+    no_tmp_left(out)
+
+
+def test_run_refused_when_the_first_generation_cannot_fit(tmp_path, monkeypatch):
+    cfg, out = write_cfg(tmp_path, "tiny_disk")
+    monkeypatch.setattr(checkpoint, "free_bytes", lambda directory: 4096)
+    line = one_line_error(invoke("run", cfg, "--quiet"), code=2)
+    assert "needs about" in line and "nothing was written" in line
+    assert not os.path.lexists(out)
+    no_tmp_left(out)
