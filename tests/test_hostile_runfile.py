@@ -77,3 +77,43 @@ def test_run_refused_when_the_first_generation_cannot_fit(tmp_path, monkeypatch)
     assert "needs about" in line and "nothing was written" in line
     assert not os.path.lexists(out)
     no_tmp_left(out)
+
+
+def test_disk_full_when_the_commit_reserves_its_space(tmp_path, monkeypatch):
+    """The usual way a full disk shows: the space a commit reserves before HDF5 writes
+    (posix_fallocate) is not there. The run file keeps its generation, nothing is left."""
+    cfg, out = write_cfg(tmp_path, "reserve")
+    assert invoke("run", cfg, "--quiet", "--max-walltime", "0.001").exit_code == 75
+    before = out.read_bytes()
+
+    def no_space(fd, offset, length):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", no_space)
+    line = one_line_error(invoke("resume", out, "--quiet"), code=75)
+    assert str(out) in line and "needs about" in line
+    assert out.read_bytes() == before
+    no_tmp_left(out)
+
+
+# ---- a run file named through a symbolic link ------------------------------------------
+
+def test_resume_through_a_relative_link_updates_the_target(tmp_path, reference):
+    """A relative link from another directory, and the target's latest generation damaged:
+    the fallback generation is the target's, the target advances, the link stays a link."""
+    cfg, real = write_cfg(tmp_path, "target")
+    assert invoke("run", cfg, "--quiet", "--max-walltime", "0.001").exit_code == 75
+    assert invoke("resume", real, "--quiet", "--max-walltime", "0.001").exit_code == 75
+    (tmp_path / "elsewhere").mkdir()
+    link = tmp_path / "elsewhere" / "alias.h5"
+    os.symlink(os.path.join("..", real.name), link)
+    with open(real, "r+b") as fh:  # the latest generation is damaged: .prev must be used
+        fh.truncate(200)
+    with pytest.warns(RuntimeWarning, match="latest generation unusable"):
+        res = invoke("resume", link, "--quiet")
+    assert res.exit_code == 0, res.output
+    assert os.path.islink(link) and os.readlink(link) == os.path.join("..", real.name)
+    assert_same_run(read_h5(real), reference)
+    leftovers = sorted(p.name for p in (tmp_path / "elsewhere").iterdir())
+    assert leftovers == ["alias.h5"]  # no .prev, .tmp or .lock beside the link
+    no_tmp_left(real)
