@@ -53,6 +53,12 @@ class CheckpointError(RuntimeError):
     """No usable checkpoint (missing, corrupted, or of another run)."""
 
 
+class MetadataEditedError(CheckpointError):
+    """The root metadata (config, n_valid, temperatures, ladder shape, sample checksum) is
+    not what the checkpoint was written with: someone edited the file. Not a damaged
+    generation, so recovery does not silently fall back to ``.prev``."""
+
+
 class ConcurrentWriterError(ConfigError):
     """The run file was advanced by someone else since this process last committed it."""
 
@@ -189,6 +195,36 @@ def state_checksum(state: dict) -> str:
     return h.hexdigest()
 
 
+def metadata_checksum(f: h5py.File, sweeps_done: int) -> str:
+    """sha256 over what a resume trusts besides the state: the root attributes config,
+    n_valid and format_version, /temperatures, the ladder shape (/timeseries attrs T, R), the
+    sample's coupling checksum, and the checkpoint's sweep. Stored in /checkpoint as
+    ``metadata_checksum`` (files written before it lack it; they are checked field by field
+    on resume)."""
+    from .hdf5 import decode_attr
+
+    h = hashlib.sha256()
+    for part in (decode_attr(f.attrs["config"]), int(f.attrs["n_valid"]), int(f.attrs["format_version"]),
+                 int(f["timeseries"].attrs["T"]), int(f["timeseries"].attrs["R"]),
+                 decode_attr(f["sample"].attrs["sha256"]), int(sweeps_done)):
+        h.update(repr(part).encode())
+        h.update(b"\0")
+    h.update(np.ascontiguousarray(f["temperatures"][()], dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+def metadata_edited(path) -> bool:
+    """Whether the root metadata of ``path`` differs from what its checkpoint was written
+    with (False when the file has no metadata checksum, or no checkpoint)."""
+    with h5py.File(str(path), "r", locking=False) as f:
+        if GROUP not in f or "metadata_checksum" not in f[GROUP].attrs:
+            return False
+        g = f[GROUP]
+        stored = g.attrs["metadata_checksum"]
+        stored = stored.decode() if isinstance(stored, bytes) else str(stored)
+        return metadata_checksum(f, int(g["sweeps_done"][()])) != stored
+
+
 def write_checkpoint(f: h5py.File, state: dict, meta: dict) -> None:
     """Replace /checkpoint in an open file with ``state`` (name -> array or scalar)."""
     if GROUP in f:
@@ -202,6 +238,7 @@ def write_checkpoint(f: h5py.File, state: dict, meta: dict) -> None:
     for key, value in meta.items():
         g.attrs[key] = value
     g.attrs["checksum"] = state_checksum(state)
+    g.attrs["metadata_checksum"] = metadata_checksum(f, int(np.asarray(state["sweeps_done"])))
 
 
 def read_checkpoint(path) -> tuple[dict, dict]:
@@ -215,12 +252,19 @@ def read_checkpoint(path) -> tuple[dict, dict]:
             state = {name: g[name][()] for name in g}
             meta = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in g.attrs.items()}
             n_valid = int(f.attrs["n_valid"])
+            edited = ("metadata_checksum" in meta and "sweeps_done" in state
+                      and metadata_checksum(f, int(state["sweeps_done"])) != meta["metadata_checksum"])
     except (OSError, KeyError, ValueError) as exc:
         if isinstance(exc, FormatError):
             raise
         raise CheckpointError(f"{path}: unreadable ({exc})") from None
     if state_checksum(state) != meta.get("checksum"):
         raise CheckpointError(f"{path}: checkpoint checksum mismatch (corrupted)")
+    if edited:
+        raise MetadataEditedError(
+            f"{path}: its root metadata (config, n_valid, temperatures or ladder shape) is not "
+            "what its checkpoint was written with (edited by hand?); restore it, or resume "
+            f"from the previous generation by moving {prev_path(path)} over it")
     if int(meta.get("n_valid", -1)) != n_valid:
         raise CheckpointError(f"{path}: checkpoint belongs to row {meta.get('n_valid')}, file has {n_valid}")
     return state, meta
@@ -282,6 +326,8 @@ def recover(path) -> tuple[dict, dict, Path]:
                 raise
             errors.append(str(exc))
             continue
+        except MetadataEditedError:
+            raise  # an edit, not damage: falling back would silently undo it
         except CheckpointError as exc:
             errors.append(str(exc))
             continue
@@ -431,13 +477,19 @@ def _advanced_elsewhere(path, expected: int, found: int) -> ConcurrentWriterErro
         "process stopped without writing")
 
 
-def row_problem(measured_sweeps: np.ndarray, sweeps_done: int, measure_every: int) -> str | None:
+def row_problem(measured_sweeps: np.ndarray, sweeps_done: int, measure_every: int,
+                n_valid: int | None = None) -> str | None:
     """Why the measurement rows do not belong to a run at ``sweeps_done`` (None if they do).
 
     A run measures after sweep s for every s % measure_every == 0 below sweeps_done, in
-    order, so its rows are exactly sweeps 0, k, 2k, … (ceil(sweeps_done / k) of them)."""
+    order, so its rows are exactly sweeps 0, k, 2k, … (ceil(sweeps_done / k) of them).
+    ``n_valid``: the file's row count (root attribute), which readers cap at the datasets'
+    length: an inflated one would make the next append start far beyond the data."""
     k = int(measure_every)
     expected = -(-int(sweeps_done) // k)
+    if n_valid is not None and int(n_valid) != expected:
+        return (f"n_valid = {int(n_valid)} measurement rows for {sweeps_done} sweeps done at "
+                f"measure_every = {k} (expected {expected})")
     sweeps = np.asarray(measured_sweeps, dtype=np.int64)
     if sweeps.shape[0] != expected:
         return (f"{sweeps.shape[0]} measurement rows for {sweeps_done} sweeps done at "

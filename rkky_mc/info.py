@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import observables_registry
-from .checkpoint import row_problem
+from .checkpoint import metadata_edited, row_problem
 from .io import recorder_for
 
 
@@ -63,7 +63,12 @@ def describe(path) -> str:
                  f"(thermalization {anneal.get('thermalization')}), measurements {run.n_valid}")
     if ckpt:
         lines.append(f"  last checkpoint: {ckpt.get('time')} at sweep {done} on {ckpt.get('cpu')}")
-        problem = row_problem(run.timeseries["sweep"], done, int(anneal.get("measure_every", 1)))
+        problem = row_problem(run.timeseries["sweep"], done, int(anneal.get("measure_every", 1)),
+                              n_valid=run.n_valid)
+        if recorder.backend == "hdf5" and metadata_edited(recorder.location):
+            lines.append("  INCONSISTENT: the root metadata (config, n_valid, temperatures, ladder "
+                         "shape) is not what the checkpoint was written with (edited by hand?); "
+                         "it cannot be resumed")
         if problem:
             lines.append(f"  INCONSISTENT: {problem} (two processes advanced this file?); "
                          "it cannot be resumed")

@@ -576,6 +576,30 @@ class ResumeError(ValueError):
     """A file cannot be resumed (not a run, damaged beyond recovery, sample mismatch)."""
 
 
+def _ladder_problem(cfg: Config, state: dict, file_temperatures, file_R) -> str | None:
+    """Why the stored config, the file's /temperatures and ladder count, and the checkpoint's
+    permutations and inverse temperatures do not describe one ladder (None if they do).
+    Checked before anything is built: an edited replica count must not allocate first."""
+    temps = cfg.temperature_array
+    T, R = temps.size, cfg.anneal.replicas
+    perm = np.asarray(state.get("perm", np.zeros((0, 0))))
+    if perm.shape != (R, T):
+        return (f"the checkpoint holds {perm.shape[0] if perm.ndim == 2 else '?'} ladders of "
+                f"{perm.shape[-1] if perm.ndim else '?'} temperatures, the config "
+                f"anneal.replicas = {R} of {T}")
+    file_temperatures = np.asarray(file_temperatures, dtype=np.float64)
+    if file_temperatures.shape != temps.shape or not np.array_equal(file_temperatures, temps):
+        return (f"/temperatures ({file_temperatures.size}: {np.array2string(file_temperatures, precision=4)}) "
+                f"differ from the config's anneal.temperatures ({T}: {np.array2string(temps, precision=4)})")
+    if file_R is not None and int(file_R) != R:
+        return f"the time series are laid out for {file_R} ladders, the config anneal.replicas = {R}"
+    beta_w = np.asarray(state.get("beta_w", np.zeros(0)), dtype=np.float64)
+    betas = np.sort(1.0 / temps)
+    if beta_w.shape != (R * T,) or not all(np.array_equal(np.sort(b), betas) for b in beta_w.reshape(R, T)):
+        return "the checkpoint's inverse temperatures β are not the config's ladder"
+    return None
+
+
 def prepare_resume(path, extra_sweeps: int = 0):
     """Recover the newest usable generation of ``path`` (a run file, or any
     :class:`rkky_mc.io.Recorder`) and rebuild its Simulation.
@@ -596,9 +620,13 @@ def prepare_resume(path, extra_sweeps: int = 0):
     generation = int(root.get("generation", 0))
     measured_sweeps = recorder.read_series("sweep")
     cfg = load_config(text=text)
-    problem = checkpoint.row_problem(measured_sweeps, int(meta["sweeps_done"]), cfg.anneal.measure_every)
+    problem = checkpoint.row_problem(measured_sweeps, int(meta["sweeps_done"]), cfg.anneal.measure_every,
+                                     n_valid=int(root["n_valid"]))
     if problem:
         raise ResumeError(f"{path}: {problem}; the file is inconsistent (two writers?), not resumable")
+    ladder_problem = _ladder_problem(cfg, state, *recorder.ladder())
+    if ladder_problem:
+        raise ResumeError(f"{path}: {ladder_problem} (was the config attribute edited?); not resumable")
     if extra_sweeps:
         cfg.anneal.sweeps += int(extra_sweeps)
     sample = build_sample(cfg.sample, precision=cfg.anneal.precision)
@@ -607,7 +635,11 @@ def prepare_resume(path, extra_sweeps: int = 0):
                           f"{sample.sha256[:12]}…) differ from the run's ({stored_sha[:12]}…); "
                           "was a coupling file changed?")
     sim = Simulation(cfg, sample)
-    sim.load_state(state)
+    try:
+        sim.load_state(state)
+    except (KeyError, ValueError) as exc:
+        raise ResumeError(f"{path}: the checkpoint does not fit the stored config ({exc}); "
+                          "not resumable") from None
     cpu = provenance.cpu_model()
     if str(meta.get("cpu", cpu)) != cpu:
         warnings.warn(f"{path}: checkpoint written on CPU {meta.get('cpu')!r}, resuming on {cpu!r}: "

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 
+import h5py
+import numpy as np
 import pytest
 from conftest import read_h5
 from test_lifecycle import assert_same_run
@@ -117,3 +119,71 @@ def test_resume_through_a_relative_link_updates_the_target(tmp_path, reference):
     leftovers = sorted(p.name for p in (tmp_path / "elsewhere").iterdir())
     assert leftovers == ["alias.h5"]  # no .prev, .tmp or .lock beside the link
     no_tmp_left(real)
+
+
+# ---- edited metadata ----------------------------------------------------------------------
+
+def finished_run(tmp_path, name):
+    cfg, out = write_cfg(tmp_path, name)
+    assert invoke("run", cfg, "--quiet").exit_code == 0
+    return out
+
+
+def edit_config_attr(out, old, new, drop_checksum=False):
+    with h5py.File(out, "r+") as f:
+        text = f.attrs["config"]
+        text = text.decode() if isinstance(text, bytes) else str(text)
+        assert old in text
+        f.attrs["config"] = text.replace(old, new)
+        if drop_checksum:  # as in a file written before the metadata checksum existed
+            del f["checkpoint"].attrs["metadata_checksum"]
+
+
+def refused_unchanged(out, *args, match):
+    before = out.read_bytes(), open(str(out) + ".prev", "rb").read()
+    line = one_line_error(invoke("resume", out, "--quiet", *args))
+    assert match in line, line
+    assert (out.read_bytes(), open(str(out) + ".prev", "rb").read()) == before
+    no_tmp_left(out)
+    return line
+
+
+def test_edited_ladder_in_the_config_attribute_is_refused(tmp_path):
+    out = finished_run(tmp_path, "ladder")
+    edit_config_attr(out, "temperatures = [0.5, 0.9, 1.5]", "temperatures = [0.5, 1.0, 1.5]")
+    refused_unchanged(out, "--sweeps", "20", match="root metadata")
+    res = invoke("info", out)
+    assert res.exit_code == 0 and "INCONSISTENT: the root metadata" in res.output
+    # a file without the metadata checksum: the ladder itself is compared
+    edit_config_attr(out, "temperatures = [0.5, 1.0, 1.5]", "temperatures = [0.5, 1.0, 1.5]",
+                     drop_checksum=True)
+    refused_unchanged(out, "--sweeps", "20", match="differ from the config's anneal.temperatures")
+
+
+def test_edited_replicas_is_a_one_line_error(tmp_path):
+    out = finished_run(tmp_path, "replicas")
+    edit_config_attr(out, "replicas = 2", "replicas = 3", drop_checksum=True)
+    refused_unchanged(out, "--sweeps", "20", match="anneal.replicas = 3")
+    edit_config_attr(out, "replicas = 3", "replicas = 100000000")  # must not allocate first
+    refused_unchanged(out, "--sweeps", "20", match="anneal.replicas = 100000000")
+
+
+def test_edited_ladder_length_is_a_one_line_error(tmp_path):
+    out = finished_run(tmp_path, "length")
+    edit_config_attr(out, "temperatures = [0.5, 0.9, 1.5]", "temperatures = [0.5, 0.9, 1.5, 2.0]",
+                     drop_checksum=True)
+    refused_unchanged(out, "--sweeps", "20", match="of 4")
+
+
+def test_inflated_n_valid_is_detected(tmp_path):
+    out = finished_run(tmp_path, "nvalid")
+    with h5py.File(out, "r+") as f:  # both copies of n_valid, so they agree with each other
+        f.attrs["n_valid"] = np.int64(10**6)
+        f["checkpoint"].attrs["n_valid"] = np.int64(10**6)
+    refused_unchanged(out, match="root metadata")
+    with h5py.File(out, "r+") as f:
+        del f["checkpoint"].attrs["metadata_checksum"]
+    line = refused_unchanged(out, match="measurement rows")
+    assert "n_valid = 1000000 measurement rows for 220 sweeps done" in line
+    res = invoke("info", out)
+    assert res.exit_code == 0 and "INCONSISTENT" in res.output

@@ -111,5 +111,10 @@ class Recorder(ABC):
         """Attributes of the current checkpoint (sweeps_done, n_valid, time, cpu, checksum),
         {} when there is none. Not verified: :meth:`recover` does that."""
 
+    def ladder(self) -> tuple:
+        """(temperatures (T,), R or None): the ladder the stored time series are laid out for
+        (checked against the config and the checkpoint on resume)."""
+        return np.asarray(self.read().temperatures, dtype=np.float64), None
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.location}>"

@@ -79,3 +79,8 @@ class HDF5Recorder(Recorder):
 
     def checkpoint_meta(self) -> dict:
         return self._group_attrs(checkpoint.GROUP)
+
+    def ladder(self) -> tuple:
+        check_rkky_mc_file(self.path)
+        with h5py.File(str(self.path), "r", locking=False) as f:
+            return f["temperatures"][()], int(f["timeseries"].attrs["R"])
