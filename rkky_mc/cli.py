@@ -119,6 +119,9 @@ def _skip_numba_blas_probe() -> None:
         del sys.modules[key]
 
 
+# upper bound of --sweeps / --total-sweeps: far beyond any run, far below int64 overflow
+MAX_SWEEPS = 10**15
+
 _walltime_option = click.option("--max-walltime", default=None, metavar="HH:MM:SS",
                                 help="Stop (checkpoint, exit 75) before this much wall time has passed.")
 _locking_option = click.option("--no-locking", is_flag=True,
@@ -214,13 +217,16 @@ def _report(sim, out_path, stop, quiet) -> int:
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--sweeps", "extra_sweeps", default=0, type=click.IntRange(min=0),
-              help="Extend the run by this many measured sweeps.")
+@click.option("--sweeps", "extra_sweeps", default=0, type=click.IntRange(min=0, max=MAX_SWEEPS),
+              help="Extend the run by this many measured sweeps (the same command again "
+                   "continues this extension, it does not add N twice).")
+@click.option("--total-sweeps", "total_sweeps", default=None, type=click.IntRange(min=1, max=MAX_SWEEPS),
+              metavar="M", help="Extend the run to M sweeps in all (thermalization included).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @_walltime_option
 @_locking_option
-def resume(file, extra_sweeps, quiet, max_walltime, no_locking):
-    """Continue an interrupted run in FILE, or extend a finished one (--sweeps N).
+def resume(file, extra_sweeps, total_sweeps, quiet, max_walltime, no_locking):
+    """Continue an interrupted run in FILE, or extend it (--sweeps N, --total-sweeps M).
 
     The result is bit-identical to an uninterrupted run with the same seeds.
     """
@@ -239,13 +245,20 @@ def resume(file, extra_sweeps, quiet, max_walltime, no_locking):
         check_run_siblings(path)
         with RunLock(path, locking_enabled(no_locking)):
             try:
-                sim, info = prepare_resume(path, extra_sweeps)
+                sim, info = prepare_resume(path, extra_sweeps, total_sweeps, repeatable=True)
             except (CheckpointError, FormatError, ResumeError) as exc:
                 raise ConfigError("FILE", file, str(exc)) from None
-            if info["status"] == "finished" and sim.sweeps_done >= sim.cfg.total_sweeps:
-                if not quiet:
+            done = info["status"] == "finished" and sim.sweeps_done >= sim.cfg.total_sweeps
+            if info["repeated"] and not quiet:
+                click.echo(f"rkky-mc: {file} was already extended by {extra_sweeps} sweeps to "
+                           f"{sim.cfg.total_sweeps} (this command ran before); "
+                           + ("it is finished; to extend it further pass --total-sweeps "
+                              f"{sim.cfg.total_sweeps + extra_sweeps}" if done
+                              else "continuing that extension"), err=True)
+            if done:
+                if not quiet and not info["repeated"]:
                     click.echo(f"rkky-mc: {file} is finished ({sim.sweeps_done} sweeps); "
-                               "extend it with --sweeps N", err=True)
+                               "extend it with --sweeps N or --total-sweeps M", err=True)
                 sys.exit(EXIT_OK)
             prov = provenance.collect()
             _collector_on()

@@ -16,6 +16,7 @@ simulation uses the sample's coupling matrix itself (no copy).
 """
 from __future__ import annotations
 
+import json
 import time
 import warnings
 
@@ -600,7 +601,44 @@ def _ladder_problem(cfg: Config, state: dict, file_temperatures, file_R) -> str 
     return None
 
 
-def prepare_resume(path, extra_sweeps: int = 0):
+def plan_extension(cfg: Config, record, extra_sweeps: int = 0, total_sweeps: int | None = None,
+                   repeatable: bool = False) -> tuple[int, dict | None, bool]:
+    """Sweeps to add to the stored plan ``cfg`` for ``resume --sweeps N`` / ``--total-sweeps M``:
+    (added, the extension record to store, whether this repeats the recorded extension).
+
+    ``record``: the root attribute ``extension`` of the file (JSON, or ""), written with the
+    first commit of an extension: {"sweeps": N, "from_total": S, "to_total": S + N} (or
+    "total_sweeps": M). With ``repeatable`` (the CLI), ``--sweeps N`` on a file whose plan
+    already is the recorded extension by the same N adds nothing: the same command run again
+    (after a crash, a requeue, or once more by hand) continues it, never extends twice.
+    ``--total-sweeps M`` is absolute (thermalization + sweeps = M; never below the plan)."""
+    from .config import ConfigError
+
+    planned = cfg.total_sweeps
+    if total_sweeps is not None:
+        if extra_sweeps:
+            raise ConfigError("--total-sweeps", total_sweeps, "give either --sweeps or --total-sweeps, not both")
+        if total_sweeps < planned:
+            raise ConfigError("--total-sweeps", total_sweeps,
+                              f"must be ≥ the {planned} sweeps already planned (a run is never shortened)")
+        added = int(total_sweeps) - planned
+        return added, ({"total_sweeps": int(total_sweeps), "from_total": planned,
+                        "to_total": int(total_sweeps)} if added else None), False
+    if not extra_sweeps:
+        return 0, None, False
+    if repeatable:
+        try:
+            rec = json.loads(record) if record else {}
+        except (TypeError, ValueError):
+            rec = {}
+        if isinstance(rec, dict) and rec.get("sweeps") == int(extra_sweeps) and rec.get("to_total") == planned:
+            return 0, None, True
+    return int(extra_sweeps), {"sweeps": int(extra_sweeps), "from_total": planned,
+                               "to_total": planned + int(extra_sweeps)}, False
+
+
+def prepare_resume(path, extra_sweeps: int = 0, total_sweeps: int | None = None,
+                   repeatable: bool = False):
     """Recover the newest usable generation of ``path`` (a run file, or any
     :class:`rkky_mc.io.Recorder`) and rebuild its Simulation.
 
@@ -627,8 +665,9 @@ def prepare_resume(path, extra_sweeps: int = 0):
     ladder_problem = _ladder_problem(cfg, state, *recorder.ladder())
     if ladder_problem:
         raise ResumeError(f"{path}: {ladder_problem} (was the config attribute edited?); not resumable")
-    if extra_sweeps:
-        cfg.anneal.sweeps += int(extra_sweeps)
+    added, extension, repeated = plan_extension(cfg, root.get("extension", ""), extra_sweeps,
+                                                total_sweeps, repeatable)
+    cfg.anneal.sweeps += added
     sample = build_sample(cfg.sample, precision=cfg.anneal.precision)
     if sample.sha256 != stored_sha:
         raise ResumeError(f"{path}: the couplings rebuilt from the stored config (sha256 "
@@ -646,7 +685,8 @@ def prepare_resume(path, extra_sweeps: int = 0):
                       "results may differ in the last bits from an uninterrupted run", RuntimeWarning,
                       stacklevel=2)
     return sim, {"config": cfg, "config_text": text, "status": status, "meta": meta, "path": path,
-                 "generation": generation, "recorder": recorder}
+                 "generation": generation, "recorder": recorder, "extension": extension,
+                 "repeated": repeated}
 
 
 def resume_run(sim: Simulation, info: dict, prov: dict, stop=None, progress=None,
@@ -658,7 +698,10 @@ def resume_run(sim: Simulation, info: dict, prov: dict, stop=None, progress=None
                "resume_command_line": prov.get("command_line", ""),
                "resume_host": prov.get("host", ""), "resume_cpu": prov.get("cpu", "")}
     ckpt = Checkpointer(info.get("recorder", info["path"]), sim, cfg.output.checkpoint_interval,
-                        root_attrs={"config": cfg.to_toml(), "status": "running"},
+                        root_attrs={"config": cfg.to_toml(), "status": "running",
+                                    # with the new plan, atomically: a repeated command sees it
+                                    **({"extension": json.dumps(info["extension"])}
+                                       if info.get("extension") else {})},
                         provenance=history, resize=cfg.n_measurements,
                         generation=info.get("generation"))
     if ckpt.recorder.backend == "hdf5":  # disk still full: say so now, not after the sweeps

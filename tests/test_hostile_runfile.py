@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import read_h5
 from test_lifecycle import assert_same_run
-from test_run_safety import invoke, one_line_error, write_cfg
+from test_run_safety import ANNEAL, invoke, one_line_error, write_cfg
 
 from rkky_mc import checkpoint
 
@@ -187,3 +187,41 @@ def test_inflated_n_valid_is_detected(tmp_path):
     assert "n_valid = 1000000 measurement rows for 220 sweeps done" in line
     res = invoke("info", out)
     assert res.exit_code == 0 and "INCONSISTENT" in res.output
+
+
+# ---- resume --sweeps N, repeated ---------------------------------------------------------
+
+def sweeps_done(out) -> int:
+    with h5py.File(out, "r") as f:
+        return int(f["checkpoint/sweeps_done"][()])
+
+
+def test_repeated_resume_sweeps_is_idempotent(tmp_path):
+    """`resume --sweeps 100` interrupted, then the same command again (a requeued job): 100
+    sweeps in all, the bits of a run planned that long; once more: nothing added.
+    --total-sweeps is absolute."""
+    total = ANNEAL["thermalization"] + ANNEAL["sweeps"]
+    out = finished_run(tmp_path, "again")
+    ref_cfg, ref = write_cfg(tmp_path, "again_ref", dict(ANNEAL, sweeps=ANNEAL["sweeps"] + 100))
+    assert invoke("run", ref_cfg, "--quiet").exit_code == 0
+    res = invoke("resume", out, "--sweeps", "100", "--quiet", "--max-walltime", "0.001")
+    assert res.exit_code == 75, res.output
+    assert total < sweeps_done(out) < total + 100
+    res = invoke("resume", out, "--sweeps", "100")  # the same command: continues, adds nothing
+    assert res.exit_code == 0, res.output
+    assert "already extended by 100 sweeps" in res.output and "continuing" in res.output
+    assert sweeps_done(out) == total + 100
+    assert_same_run(read_h5(out), read_h5(ref))
+    before = out.read_bytes()
+    res = invoke("resume", out, "--sweeps", "100")  # and once more, after it finished
+    assert res.exit_code == 0 and "--total-sweeps 420" in res.output, res.output
+    assert out.read_bytes() == before
+    res = invoke("resume", out, "--total-sweeps", "420", "--quiet")
+    assert res.exit_code == 0 and sweeps_done(out) == 420, res.output
+    assert invoke("resume", out, "--total-sweeps", "420", "--quiet").exit_code == 0
+    assert sweeps_done(out) == 420
+    line = one_line_error(invoke("resume", out, "--total-sweeps", "300", "--quiet"))
+    assert "--total-sweeps = 300" in line and "never shortened" in line
+    line = one_line_error(invoke("resume", out, "--total-sweeps", "500", "--sweeps", "5", "--quiet"))
+    assert "not both" in line
+    no_tmp_left(out)
