@@ -284,7 +284,17 @@ def info(file):
         text = describe(file)
     except (FileNotFoundError, FormatError) as exc:
         fail_bad_input(ConfigError("FILE", file, str(exc)))
+    except (OSError, KeyError, ValueError, IndexError) as exc:  # truncated, groups deleted
+        fail_bad_input(ConfigError("FILE", file, f"not a readable run file ({_h5_reason(exc)})"))
     click.echo(text)
+
+
+def _h5_reason(exc: BaseException) -> str:
+    """h5py's message without its quoting and 'Unable to synchronously …' preamble."""
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    if text.startswith("Unable to synchronously") and "(" in text:
+        text = text[text.index("(") + 1:].rstrip(")")
+    return text
 
 
 @main.command()
@@ -305,7 +315,7 @@ def plot(file, out_dir, fmt):
         try:
             run = read_run(path)
         except (OSError, KeyError, FormatError) as exc:
-            raise ConfigError("FILE", file, f"not a readable run file ({exc})") from None
+            raise ConfigError("FILE", file, f"not a readable run file ({_h5_reason(exc)})") from None
         from .run_figures import make_run_figures
 
         target = Path(out_dir) if out_dir else path.with_name(path.stem + "_figures")

@@ -399,7 +399,8 @@ class RunWriter:
 
     def set_attrs(self, group: str, values: dict) -> None:
         """Set attributes of ``group`` (a path in the file, "/" for the root)."""
-        obj = self.file[group] if group not in ("", "/") else self.file
+        # require_group: a group deleted by hand (say /provenance) comes back, not a KeyError
+        obj = self.file.require_group(group) if group not in ("", "/") else self.file
         set_attrs(obj, values)
         self.file.flush()
 

@@ -6,6 +6,7 @@ Exit codes (contract): 0 done, 2 bad input, 75 stopped early and resumable, othe
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -72,7 +73,28 @@ def check_output_path(path: str, overwrite: bool) -> Path:
     if not os.access(parent, os.W_OK):
         raise ConfigError("output.path", path, f"directory {str(parent)!r} is not writable")
     check_run_siblings(p, "output.path")
+    _check_can_create_files(parent, path)
     return p
+
+
+def _check_can_create_files(parent: Path, path: str) -> None:
+    """ConfigError unless a regular file can be created in ``parent`` on a file system that
+    stores data: /proc, /sys and their like take neither (and report no space at all)."""
+    try:
+        total = shutil.disk_usage(parent).total
+    except OSError:
+        total = None
+    if total == 0:
+        raise ConfigError("output.path", path, f"directory {str(parent)!r} is on a file system that "
+                          "stores no files (like /proc or /sys); choose a directory on a disk")
+    probe = parent / f".rkky-mc-probe-{os.getpid()}-{time.monotonic_ns()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise ConfigError("output.path", path, f"cannot create files in {str(parent)!r} "
+                          f"({exc.strerror})") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 # names next to a run file that rkky_mc writes itself (generations, lock)
@@ -83,6 +105,15 @@ def check_run_siblings(path, key: str = "FILE") -> None:
     """ConfigError if a directory stands where rkky_mc keeps a generation or the lock of
     the run file ``path`` (it would fail at the first commit, after the work)."""
     real = os.path.realpath(path)
+    longest = os.path.basename(real) + max(SIBLING_SUFFIXES, key=len)
+    try:
+        name_max = os.pathconf(os.path.dirname(real) or ".", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    if len(os.fsencode(longest)) > name_max:
+        raise ConfigError(key, str(path), f"file name too long: rkky_mc also writes {longest!r} "
+                          f"beside it, {len(os.fsencode(longest))} bytes, and this file system "
+                          f"allows {name_max}; use a shorter name")
     for suffix in SIBLING_SUFFIXES:
         q = real + suffix
         if os.path.isdir(q) and not os.path.islink(q):

@@ -225,3 +225,74 @@ def test_repeated_resume_sweeps_is_idempotent(tmp_path):
     line = one_line_error(invoke("resume", out, "--total-sweeps", "500", "--sweeps", "5", "--quiet"))
     assert "not both" in line
     no_tmp_left(out)
+
+
+# ---- one line, not a traceback ----------------------------------------------------------
+
+def test_info_on_a_truncated_file_is_one_line(tmp_path):
+    out = finished_run(tmp_path, "cut")
+    with open(out, "r+b") as fh:
+        fh.truncate(out.stat().st_size // 3)
+    line = one_line_error(invoke("info", out))
+    assert "not a readable run file" in line and "truncated" in line
+
+
+@pytest.mark.parametrize("group", ["timeseries", "sample", "temperatures"])
+def test_deleted_groups_are_one_line_errors(tmp_path, group):
+    out = finished_run(tmp_path, "del_" + group)
+    os.unlink(str(out) + ".prev")
+    with h5py.File(out, "r+") as f:
+        del f[group]
+    line = one_line_error(invoke("info", out))
+    assert f"'{group}' doesn't exist" in line
+    before = out.read_bytes()
+    line = one_line_error(invoke("resume", out, "--sweeps", "10", "--quiet"))
+    assert f"'{group}' doesn't exist" in line
+    assert out.read_bytes() == before
+    no_tmp_left(out)
+
+
+def test_deleted_provenance_still_resumes(tmp_path):
+    out = finished_run(tmp_path, "del_provenance")
+    with h5py.File(out, "r+") as f:
+        del f["provenance"]
+    res = invoke("resume", out, "--sweeps", "10", "--quiet")
+    assert res.exit_code == 0, res.output
+    assert sweeps_done(out) == ANNEAL["thermalization"] + ANNEAL["sweeps"] + 10
+    no_tmp_left(out)
+
+
+@pytest.mark.parametrize("target", ["/proc/rkky_mc_probe.h5", "/sys/kernel/rkky_mc_probe.h5"])
+@pytest.mark.parametrize("locking", [[], ["--no-locking"]], ids=["lock", "no-lock"])
+def test_output_under_proc_or_sys_is_refused(tmp_path, target, locking):
+    if not os.path.isdir(os.path.dirname(target)):
+        pytest.skip(f"no {os.path.dirname(target)} here")
+    cfg, _ = write_cfg(tmp_path, "pseudo")
+    line = one_line_error(invoke("run", cfg, "--quiet", "--output", target, *locking))
+    assert "/proc or /sys" in line or "cannot create" in line or "not writable" in line, line
+    assert not os.path.lexists(target) and not os.path.lexists(target + ".tmp")
+
+
+@pytest.mark.parametrize("suffix", [".lock", ".tmp", ".prev", ".prev.tmp"])
+def test_directory_in_place_on_resume_is_one_line(tmp_path, suffix):
+    cfg, out = write_cfg(tmp_path, "dirres")
+    assert invoke("run", cfg, "--quiet", "--max-walltime", "0.001").exit_code == 75
+    if os.path.lexists(str(out) + suffix):
+        os.unlink(str(out) + suffix)
+    before = out.read_bytes()
+    os.mkdir(str(out) + suffix)
+    line = one_line_error(invoke("resume", out, "--quiet"))
+    assert "is a directory" in line or "lock file" in line
+    assert out.read_bytes() == before and os.path.isdir(str(out) + suffix)
+    if suffix != ".tmp":
+        assert not os.path.lexists(str(out) + ".tmp")
+
+
+@pytest.mark.parametrize("locking", [[], ["--no-locking"]], ids=["lock", "no-lock"])
+def test_name_too_long_for_the_lock_file(tmp_path, locking):
+    cfg, _ = write_cfg(tmp_path, "longname")
+    name = "r" * (255 - len(".h5")) + ".h5"  # fits; NAME.h5.lock and NAME.h5.prev.tmp do not
+    before = sorted(os.listdir(tmp_path))
+    line = one_line_error(invoke("run", cfg, "--quiet", "--output", tmp_path / name, *locking))
+    assert "file name too long" in line
+    assert sorted(os.listdir(tmp_path)) == before
