@@ -17,6 +17,7 @@ simulation uses the sample's coupling matrix itself (no copy).
 from __future__ import annotations
 
 import json
+import os
 import time
 import warnings
 
@@ -561,6 +562,10 @@ def start_run(cfg: Config, sample: Sample, path, prov: dict, stop=None, progress
     file at ``path`` (with its ``.prev``) is replaced when the first generation is in place,
     not before (``run --overwrite``)."""
     recorder = recorder_for(path)
+    if cfg.sample.model == "file":
+        # the sample was read relative to this working directory: store where it really is
+        # (a resume from elsewhere must find the same file; see resolve_coupling_file)
+        cfg.sample.path = os.path.abspath(cfg.sample.path)
     if recorder.backend == "hdf5":  # before the ensemble is built: the first generation must fit
         checkpoint.check_space(recorder.location, estimated_file_bytes(cfg, sample)[0], resumable=False)
     sim = Simulation(cfg, sample)
@@ -637,6 +642,32 @@ def plan_extension(cfg: Config, record, extra_sweeps: int = 0, total_sweeps: int
                                "to_total": planned + int(extra_sweeps)}, False
 
 
+def resolve_coupling_file(cfg: Config, run_path, sample_attrs: dict) -> None:
+    """For model = "file": point ``cfg.sample.path`` at the coupling file of this run,
+    whatever the working directory. Tried in order: the stored path (absolute since it is
+    stored so; an old file's relative one as given), the path stored relative to the run
+    file (/sample attr ``file_relative_to_run``: a run moved together with its couplings),
+    and an old relative path against the run file's directory. The couplings' sha256 is
+    checked afterwards (prepare_resume). ResumeError if none exists."""
+    if cfg.sample.model != "file":
+        return
+    stored = cfg.sample.path
+    run_dir = os.path.dirname(os.path.realpath(run_path))
+    candidates = [stored]
+    rel = sample_attrs.get("file_relative_to_run")
+    if rel:
+        candidates.append(os.path.join(run_dir, str(rel)))
+    if not os.path.isabs(stored):
+        candidates.append(os.path.join(run_dir, stored))
+    for candidate in candidates:
+        if os.path.isfile(candidate):
+            cfg.sample.path = os.path.abspath(candidate)
+            return
+    raise ResumeError(f"{run_path}: the coupling file (sample.path) is at none of "
+                      + ", ".join(repr(c) for c in dict.fromkeys(candidates))
+                      + "; put it back, or next to the run file as when it was written")
+
+
 def prepare_resume(path, extra_sweeps: int = 0, total_sweeps: int | None = None,
                    repeatable: bool = False):
     """Recover the newest usable generation of ``path`` (a run file, or any
@@ -654,7 +685,8 @@ def prepare_resume(path, extra_sweeps: int = 0, total_sweeps: int | None = None,
     path = getattr(recorder, "path", recorder.location)  # the HDF5 file it came from
     root = recorder.root_attrs()
     text, status = str(root["config"]), str(root["status"])
-    stored_sha = str(recorder.sample_attrs()["sha256"])
+    stored_sample = recorder.sample_attrs()
+    stored_sha = str(stored_sample["sha256"])
     generation = int(root.get("generation", 0))
     measured_sweeps = recorder.read_series("sweep")
     cfg = load_config(text=text)
@@ -668,6 +700,7 @@ def prepare_resume(path, extra_sweeps: int = 0, total_sweeps: int | None = None,
     added, extension, repeated = plan_extension(cfg, root.get("extension", ""), extra_sweeps,
                                                 total_sweeps, repeatable)
     cfg.anneal.sweeps += added
+    resolve_coupling_file(cfg, path, stored_sample)
     sample = build_sample(cfg.sample, precision=cfg.anneal.precision)
     if sample.sha256 != stored_sha:
         raise ResumeError(f"{path}: the couplings rebuilt from the stored config (sha256 "

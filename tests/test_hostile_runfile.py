@@ -296,3 +296,43 @@ def test_name_too_long_for_the_lock_file(tmp_path, locking):
     line = one_line_error(invoke("run", cfg, "--quiet", "--output", tmp_path / name, *locking))
     assert "file name too long" in line
     assert sorted(os.listdir(tmp_path)) == before
+
+
+# ---- a coupling file named relative to the working directory -------------------------
+
+def test_relative_coupling_file_does_not_follow_the_cwd(tmp_path, monkeypatch):
+    """model = "file" with sample.path = "J.npy" relative to where `run` was started: a
+    resume from another directory finds the same file, and so does one after the run
+    directory (run file and couplings together) was moved."""
+    from conftest import config_text
+
+    rng = np.random.default_rng(5)
+    J = np.triu(rng.normal(size=(12, 12)), 1)
+    work = tmp_path / "work"
+    work.mkdir()
+    np.save(work / "J.npy", J + J.T)
+    sample = {"model": "file", "spin": "ising", "path": "J.npy"}
+    (work / "run.toml").write_text(config_text(sample, ANNEAL, {"path": "out/run.h5"}))
+    (work / "ref.toml").write_text(config_text(dict(sample, path=str(work / "J.npy")), ANNEAL,
+                                               {"path": str(tmp_path / "ref.h5")}))
+    assert invoke("run", work / "ref.toml", "--quiet").exit_code == 0
+    monkeypatch.chdir(work)
+    assert invoke("run", "run.toml", "--quiet", "--max-walltime", "0.001").exit_code == 75
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    run_file = work / "out" / "run.h5"
+    res = invoke("resume", run_file, "--quiet", "--max-walltime", "0.001")
+    assert res.exit_code == 75, res.output
+    with h5py.File(run_file, "r") as f:
+        assert f"path = {str(work / 'J.npy')!r}".replace("'", '"') in str(f.attrs["config"])
+        assert f["sample"].attrs["file_relative_to_run"] == os.path.join("..", "J.npy")
+    moved = tmp_path / "moved"
+    os.rename(work, moved)  # the run directory moves, couplings and all
+    res = invoke("resume", moved / "out" / "run.h5", "--quiet")
+    assert res.exit_code == 0, res.output
+    assert_same_run(read_h5(moved / "out" / "run.h5"), read_h5(tmp_path / "ref.h5"))
+    os.unlink(moved / "J.npy")  # and gone altogether: one line naming where it looked
+    line = one_line_error(invoke("resume", moved / "out" / "run.h5", "--sweeps", "5", "--quiet"))
+    assert "coupling file" in line and "J.npy" in line
+    no_tmp_left(moved / "out" / "run.h5")

@@ -6,6 +6,7 @@ Both are part of the storage layer; only they, this module and the analysis IO i
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import h5py
@@ -37,10 +38,16 @@ class HDF5Recorder(Recorder):
 
     def create(self, layout: RunLayout, state: dict, meta: dict, replace: bool = False) -> None:
         def make_writer(tmp):
-            return RunWriter(str(tmp), layout.cfg, layout.sample, layout.provenance, layout.spin,
-                             layout.temperatures, layout.R, layout.n_rows,
-                             positions=layout.positions, box=layout.box,
-                             store_couplings=layout.store_couplings)
+            writer = RunWriter(str(tmp), layout.cfg, layout.sample, layout.provenance, layout.spin,
+                               layout.temperatures, layout.R, layout.n_rows,
+                               positions=layout.positions, box=layout.box,
+                               store_couplings=layout.store_couplings)
+            sample_cfg = getattr(layout.cfg, "sample", None)
+            if getattr(sample_cfg, "model", None) == "file":  # found again if both move together
+                run_dir = os.path.dirname(os.path.realpath(self.path))
+                writer.set_attrs("sample", {"file_relative_to_run": os.path.relpath(
+                    os.path.abspath(sample_cfg.path), run_dir)})
+            return writer
 
         checkpoint.create(self.path, make_writer, state, meta, replace=replace)
 

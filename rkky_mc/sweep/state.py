@@ -4,6 +4,7 @@ over all tasks."""
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,8 @@ def config_diff(stored: Config, wanted: Config) -> list[tuple[str, object, objec
             if (section, key) in _IGNORED_DIFF:
                 continue
             va, vb = a[section].get(key), b[section][key]
+            if (section, key) == ("sample", "path") and va and vb and os.path.abspath(va) == os.path.abspath(vb):
+                continue  # a run stores its coupling file's path made absolute (start_run)
             if key == "temperatures" and isinstance(va, list) and isinstance(vb, list) and len(va) == len(vb):
                 if all(math.isclose(x, y, rel_tol=1e-12, abs_tol=0.0) for x, y in zip(va, vb)):
                     continue
