@@ -335,9 +335,16 @@ def recover(path) -> tuple[dict, dict, Path]:
             warnings.warn(f"{path}: latest generation unusable ({errors[-1]}); "
                           f"continuing from the previous one, {candidate}", RuntimeWarning, stacklevel=2)
             tmp = tmp_path(path)
-            copy_to_new(candidate, tmp)
-            fsync_path(tmp)
-            os.replace(tmp, path)
+            try:
+                copy_to_new(candidate, tmp)
+                fsync_path(tmp)
+                os.replace(tmp, path)
+            except BaseException as exc:
+                _discard(tmp)
+                if is_disk_full(exc):
+                    raise DiskFullError(path, os.stat(candidate).st_size + SPACE_MARGIN,
+                                        _free_or_zero(path)) from None
+                raise
         return state, meta, path
     raise CheckpointError("no usable checkpoint: " + "; ".join(errors))
 
