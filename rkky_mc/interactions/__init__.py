@@ -1,0 +1,1 @@
+"""Interactions beyond the scalar coupling matrix J: Dzyaloshinskii–Moriya vectors (dm.py)."""
