@@ -2,9 +2,12 @@
 
     H = − Σ_{i<j} [ J_ij S_i·S_j + D_ij·(S_i × S_j) ] − H Σ_i S_i^z,      D_ji = −D_ij
 
-J (N, N) symmetric with zero diagonal, D (N, N, 3) antisymmetric (D[j, i] = −D[i, j], zero
-diagonal), both of one dtype (float64; float32 works with the same code, see below). Spins
-``sx, sy, sz`` (W, N), fields ``hx, hy, hz`` (W, N): the layout of kernels/heisenberg.py.
+J (N, N) symmetric with zero diagonal. The DM vectors enter the kernels component-major,
+``Dc`` (3, N, N) with Dc[μ, i, j] = D_ij^μ (``dm_components(D)`` of the (N, N, 3) array the
+models, files and HDF5 hold): the row updates then read three contiguous rows, which LLVM
+vectorises (measured on rows from memory: 1.7 ns per element and move for (3, N, N)
+against 3.4 ns for interleaved (N, N, 3) rows; isotropic 0.44 ns). Spins ``sx, sy, sz``
+(W, N), fields ``hx, hy, hz`` (W, N): the layout of kernels/heisenberg.py. float64.
 
 Local field. D_ij·(S_i × S_j) = S_i·(S_j × D_ij) (cyclic triple product), and the pair (j, i)
 with j < i contributes −D_ji·(S_j × S_i) = −D_ij·(S_i × S_j) as well, so the energy is
@@ -12,23 +15,26 @@ with j < i contributes −D_ji·(S_j × S_i) = −D_ij·(S_i × S_j) as well, so
 
     h_i = Σ_j ( J_ij S_j + S_j × D_ij ) + H ẑ = Σ_j ( J_ji S_j + D_ji × S_j ) + H ẑ.
 
-The second form reads row j of J and of D (contiguous): when S_j changes by ΔS (the
-difference of the stored values), every field changes by h_i += J_ji ΔS + D_ji × ΔS. The
-energy stays linear in each spin, so Metropolis, the exact heat bath and over-relaxation are
-those of kernels/heisenberg.py around this field (the same random numbers per visit, in the
-same order), and E = −½ Σ_i S_i·h_i − ½ H Σ_i S_i^z still holds (``dm_energies``).
+The second form reads row j of J and of D: when S_j changes by ΔS (the difference of the
+stored values), every field changes by h_i += J_ji ΔS + D_ji × ΔS, added as one term
+(J_ji ΔS_μ + (D_ji × ΔS)_μ) per component. The energy stays linear in each spin, so
+Metropolis, the exact heat bath and over-relaxation are those of kernels/heisenberg.py around
+this field (the same random numbers per visit, in the same order), and
+E = −½ Σ_i S_i·h_i − ½ H Σ_i S_i^z still holds (``dm_energies``).
 
-With D ≡ 0 every field update adds J_ji ΔS + (±0): the fields, spins and acceptance decisions
-are bit for bit those of heisenberg_sweep_dense (either of its batch modes) with the same
-streams (tests/test_dm.py).
+Deferred updates (``batch = 1``) as in heisenberg.py: sites in batches of FLIP_BATCH, the
+visited site's field brought up to date from the batch's pending moves (J and D among the
+batch's sites gathered once per batch), the moves added to the field rows four per pass.
+Every field element receives the same terms in the same order as with one move at a time:
+the same bits (tests/test_dm.py).
+
+With D ≡ 0 every term is J_ji ΔS_μ + (±0) = J_ji ΔS_μ: fields, spins, counters and streams
+are bit for bit those of heisenberg_sweep_dense / heisenberg_overrelax_dense (either batch
+mode) with the same streams (tests/test_dm.py).
 
 Threading as in heisenberg.py: ``prange`` over ``n_blocks`` contiguous walker blocks, sites
 outside, walkers inside (one row of J and D serves every walker of the block); walker w draws
 only from stream ``rng[w]``: results do not depend on the thread count.
-
-float32: fields are accumulated as in heisenberg.py (from scratch in float64, incremental in
-the array dtype); the DM part of the from-scratch field is added to the rounded J part (one
-extra rounding in float32, none in float64).
 
 Also here: the Fert–Lévy pair kernel behind rkky_mc.interactions.dm.fert_levy_dm, and the
 isotropic unit vectors of the ``random`` model.
@@ -41,7 +47,7 @@ import numpy as np
 from numba import njit, prange
 
 from .fields import FASTMATH, _fields3_dense_range, heisenberg_energies, n_blocks
-from .heisenberg import heatbath_direction, uniform_direction
+from .heisenberg import FLIP_BATCH, heatbath_direction, uniform_direction
 from .rng import accept_exp, uniform
 
 _KW = dict(cache=True, fastmath=FASTMATH, error_model="numpy")
@@ -50,31 +56,40 @@ _KW = dict(cache=True, fastmath=FASTMATH, error_model="numpy")
 # E_w = −½ Σ_i S_i·h_i − ½ H Σ_i S_i^z applies to the DM fields unchanged.
 dm_energies = heisenberg_energies
 
+_METROPOLIS = 0
+_HEATBATH = 1
+_OVERRELAX = 2
+
+
+def dm_components(D: np.ndarray) -> np.ndarray:
+    """The kernels' layout of D (N, N, 3): Dc (3, N, N) float64, Dc[μ] = D[:, :, μ]."""
+    return np.ascontiguousarray(np.moveaxis(np.asarray(D, dtype=np.float64), 2, 0))
+
 
 # ------------------------------------------------------------------ fields from scratch
 @njit(**_KW)
-def _dm_fields_range(D, sx, sy, sz, hx, hy, hz, w0, w1):
-    """h[w, i] += Σ_j D[j, i] × S_j (j ascending, float64 accumulators) for w0 ≤ w < w1."""
+def _dm_fields_range(Dc, sx, sy, sz, hx, hy, hz, w0, w1):
+    """h[w, i] += Σ_j D_ji × S_j (j ascending, float64 accumulators) for w0 ≤ w < w1."""
     N = sx.shape[1]
     ax = np.zeros(N)
     ay = np.zeros(N)
     az = np.zeros(N)
+    un = np.uint64(N)
     for w in range(w0, w1):
         ax[:] = 0.0
         ay[:] = 0.0
         az[:] = 0.0
         for j in range(N):
-            x = np.float64(sx[w, j])
-            y = np.float64(sy[w, j])
-            z = np.float64(sz[w, j])
-            Dj = D[j]
-            for i in range(N):
-                d0 = np.float64(Dj[i, 0])
-                d1 = np.float64(Dj[i, 1])
-                d2 = np.float64(Dj[i, 2])
-                ax[i] += d1 * z - d2 * y
-                ay[i] += d2 * x - d0 * z
-                az[i] += d0 * y - d1 * x
+            x = sx[w, j]
+            y = sy[w, j]
+            z = sz[w, j]
+            D0 = Dc[0, j]
+            D1 = Dc[1, j]
+            D2 = Dc[2, j]
+            for i in range(np.uint64(0), un):
+                ax[i] += D1[i] * z - D2[i] * y
+                ay[i] += D2[i] * x - D0[i] * z
+                az[i] += D0[i] * y - D1[i] * x
         for i in range(N):
             hx[w, i] = hx[w, i] + ax[i]
             hy[w, i] = hy[w, i] + ay[i]
@@ -82,7 +97,7 @@ def _dm_fields_range(D, sx, sy, sz, hx, hy, hz, w0, w1):
 
 
 @njit(parallel=True, **_KW)
-def dm_local_fields_dense(J, D, sx, sy, sz, H, hx, hy, hz):
+def dm_local_fields_dense(J, Dc, sx, sy, sz, H, hx, hy, hz):
     """Fields from scratch: h_i = Σ_j (J_ij S_j + S_j × D_ij) + H ẑ for every walker.
     The J part is fields.local_fields3_dense's (same order, same bits); the DM part,
     Σ_j D_ji × S_j (j ascending, float64), is added to it."""
@@ -90,115 +105,241 @@ def dm_local_fields_dense(J, D, sx, sy, sz, H, hx, hy, hz):
     nb = n_blocks(W, W * N)
     if nb <= 1:
         _fields3_dense_range(J, sx, sy, sz, H, hx, hy, hz, 0, W)
-        _dm_fields_range(D, sx, sy, sz, hx, hy, hz, 0, W)
+        _dm_fields_range(Dc, sx, sy, sz, hx, hy, hz, 0, W)
     else:
         for b in prange(nb):
             w0 = (b * W) // nb
             w1 = ((b + 1) * W) // nb
             _fields3_dense_range(J, sx, sy, sz, H, hx, hy, hz, w0, w1)
-            _dm_fields_range(D, sx, sy, sz, hx, hy, hz, w0, w1)
+            _dm_fields_range(Dc, sx, sy, sz, hx, hy, hz, w0, w1)
 
 
-# --------------------------------------------------------------------- walker blocks
+# ------------------------------------------------------------------------ row updates
 @njit(**_KW)
-def _add_move(J, D, hx, hy, hz, w, i, dx, dy, dz):
+def _add_move(J, Dc, hx, hy, hz, w, i, dx, dy, dz):
     """Fields of walker w after S_i changed by (dx, dy, dz): h_k += J_ik ΔS + D_ik × ΔS."""
-    N = hx.shape[1]
     Ji = J[i]
-    Di = D[i]
-    for k in range(N):
+    D0 = Dc[0, i]
+    D1 = Dc[1, i]
+    D2 = Dc[2, i]
+    fx = hx[w]
+    fy = hy[w]
+    fz = hz[w]
+    for k in range(np.uint64(0), np.uint64(fx.shape[0])):
         c = Ji[k]
-        d0 = Di[k, 0]
-        d1 = Di[k, 1]
-        d2 = Di[k, 2]
-        hx[w, k] += dx * c + (d1 * dz - d2 * dy)
-        hy[w, k] += dy * c + (d2 * dx - d0 * dz)
-        hz[w, k] += dz * c + (d0 * dy - d1 * dx)
+        d0 = D0[k]
+        d1 = D1[k]
+        d2 = D2[k]
+        fx[k] = fx[k] + (dx * c + (d1 * dz - d2 * dy))
+        fy[k] = fy[k] + (dy * c + (d2 * dx - d0 * dz))
+        fz[k] = fz[k] + (dz * c + (d0 * dy - d1 * dx))
 
 
 @njit(**_KW)
-def _dm_sweep_block(J, D, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, heatbath, accepted,
-                    w0, w1):
-    """Metropolis (uniform proposal) or heat bath, the draws of heisenberg.py per visit."""
+def _add_moves4(J, Dc, fx, fy, fz, r0, r1, r2, r3, ds, a):
+    """Four moves ds[a … a+3] at rows r0 … r3 in one pass, in order (the arithmetic of four
+    _add_move calls)."""
+    J0 = J[r0]
+    J1 = J[r1]
+    J2 = J[r2]
+    J3 = J[r3]
+    A0, A1, A2 = Dc[0, r0], Dc[1, r0], Dc[2, r0]
+    B0, B1, B2 = Dc[0, r1], Dc[1, r1], Dc[2, r1]
+    C0, C1, C2 = Dc[0, r2], Dc[1, r2], Dc[2, r2]
+    E0, E1, E2 = Dc[0, r3], Dc[1, r3], Dc[2, r3]
+    x0, y0, z0 = ds[a, 0], ds[a, 1], ds[a, 2]
+    x1, y1, z1 = ds[a + 1, 0], ds[a + 1, 1], ds[a + 1, 2]
+    x2, y2, z2 = ds[a + 2, 0], ds[a + 2, 1], ds[a + 2, 2]
+    x3, y3, z3 = ds[a + 3, 0], ds[a + 3, 1], ds[a + 3, 2]
+    for k in range(np.uint64(0), np.uint64(fx.shape[0])):
+        c0 = J0[k]
+        c1 = J1[k]
+        c2 = J2[k]
+        c3 = J3[k]
+        a0, a1, a2 = A0[k], A1[k], A2[k]
+        b0, b1, b2 = B0[k], B1[k], B2[k]
+        e0, e1, e2 = C0[k], C1[k], C2[k]
+        g0, g1, g2 = E0[k], E1[k], E2[k]
+        fx[k] = (((fx[k] + (x0 * c0 + (a1 * z0 - a2 * y0))) + (x1 * c1 + (b1 * z1 - b2 * y1)))
+                 + (x2 * c2 + (e1 * z2 - e2 * y2))) + (x3 * c3 + (g1 * z3 - g2 * y3))
+        fy[k] = (((fy[k] + (y0 * c0 + (a2 * x0 - a0 * z0))) + (y1 * c1 + (b2 * x1 - b0 * z1)))
+                 + (y2 * c2 + (e2 * x2 - e0 * z2))) + (y3 * c3 + (g2 * x3 - g0 * z3))
+        fz[k] = (((fz[k] + (z0 * c0 + (a0 * y0 - a1 * x0))) + (z1 * c1 + (b0 * y1 - b1 * x1)))
+                 + (z2 * c2 + (e0 * y2 - e1 * x2))) + (z3 * c3 + (g0 * y3 - g1 * x3))
+
+
+@njit(**_KW)
+def _apply_moves(J, Dc, hx, hy, hz, w, rows, ds, nf):
+    """The nf pending moves of walker w, in order: four per pass, the rest one by one."""
+    a = 0
+    while nf - a >= 4:
+        _add_moves4(J, Dc, hx[w], hy[w], hz[w], rows[a], rows[a + 1], rows[a + 2],
+                    rows[a + 3], ds, a)
+        a += 4
+    while a < nf:
+        _add_move(J, Dc, hx, hy, hz, w, rows[a], ds[a, 0], ds[a, 1], ds[a, 2])
+        a += 1
+
+
+# ---------------------------------------------------------------------- single visits
+@njit(**_KW)
+def _visit(mode, fx, fy, fz, x0, y0, z0, beta, rng, w):
+    """New direction of one spin S = (x0, y0, z0) in the field (fx, fy, fz), as
+    heisenberg.py: returns (moved, x, y, z). Metropolis: uniform proposal, two uniforms, a
+    third only when ΔE > 0; heat bath: two uniforms; over-relaxation: none."""
+    if mode == _METROPOLIS:
+        u1 = uniform(rng, w)
+        u2 = uniform(rng, w)
+        xn, yn, zn = uniform_direction(u1, u2)
+        de = -((xn - x0) * fx + (yn - y0) * fy + (zn - z0) * fz)
+        if de > 0.0:
+            if not accept_exp(rng, w, beta * de):
+                return False, x0, y0, z0
+        return True, xn, yn, zn
+    if mode == _HEATBATH:
+        u1 = uniform(rng, w)
+        u2 = uniform(rng, w)
+        xn, yn, zn = heatbath_direction(fx, fy, fz, beta, u1, u2)
+        return True, xn, yn, zn
+    h2 = fx * fx + fy * fy + fz * fz
+    if not h2 > 0.0:
+        return False, x0, y0, z0
+    f = 2.0 * (x0 * fx + y0 * fy + z0 * fz) / h2
+    xn = f * fx - x0
+    yn = f * fy - y0
+    zn = f * fz - z0
+    g = 1.5 - 0.5 * (xn * xn + yn * yn + zn * zn)  # ≈ 1/|S'| (|S'| = 1 + O(ε))
+    return True, xn * g, yn * g, zn * g
+
+
+@njit(**_KW)
+def _dm_block(J, Dc, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted, w0, w1, mode):
+    """One move at a time: sites outside, walkers inside."""
     for ii in range(sites.shape[0]):
         i = sites[ii]
         for w in range(w0, w1):
-            u1 = uniform(rng, w)
-            u2 = uniform(rng, w)
-            if heatbath:
-                xn, yn, zn = heatbath_direction(hx[w, i], hy[w, i], hz[w, i], beta_w[w], u1, u2)
-            else:
-                xn, yn, zn = uniform_direction(u1, u2)
+            beta = beta_w[w] if mode != _OVERRELAX else 0.0
             x0 = sx[w, i]
             y0 = sy[w, i]
             z0 = sz[w, i]
-            if not heatbath:
-                de = -((xn - x0) * hx[w, i] + (yn - y0) * hy[w, i] + (zn - z0) * hz[w, i])
-                if de > 0.0:
-                    if not accept_exp(rng, w, beta_w[w] * de):
-                        continue
+            moved, xn, yn, zn = _visit(mode, hx[w, i], hy[w, i], hz[w, i], x0, y0, z0, beta,
+                                       rng, w)
+            if not moved:
+                continue
             sx[w, i] = xn
             sy[w, i] = yn
             sz[w, i] = zn
-            _add_move(J, D, hx, hy, hz, w, i, sx[w, i] - x0, sy[w, i] - y0, sz[w, i] - z0)
-            accepted[w] += 1
+            _add_move(J, Dc, hx, hy, hz, w, i, sx[w, i] - x0, sy[w, i] - y0, sz[w, i] - z0)
+            if mode != _OVERRELAX:
+                accepted[w] += 1
 
 
 @njit(**_KW)
-def _dm_overrelax_block(J, D, sx, sy, sz, hx, hy, hz, sites, w0, w1):
-    """S' = 2 (S·h) h/|h|² − S, renormalised by one Newton step (as heisenberg.py)."""
-    for ii in range(sites.shape[0]):
-        i = sites[ii]
+def _dm_deferred(J, Dc, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted, w0, w1, mode):
+    """Deferred field updates (module docstring); the bits of _dm_block."""
+    n = sites.shape[0]
+    rows = np.empty(FLIP_BATCH, dtype=np.int64)           # site of each pending move
+    pos = np.empty(FLIP_BATCH, dtype=np.int64)            # its index in the batch
+    ds = np.empty((FLIP_BATCH, 3))                        # ΔS of the stored values
+    Jb = np.empty((FLIP_BATCH, FLIP_BATCH))
+    Db = np.empty((3, FLIP_BATCH, FLIP_BATCH))
+    for b0 in range(0, n, FLIP_BATCH):
+        b1 = min(b0 + FLIP_BATCH, n)
+        for x in range(b1 - b0):
+            r = sites[b0 + x]
+            for y in range(b1 - b0):
+                c = sites[b0 + y]
+                Jb[x, y] = J[r, c]
+                Db[0, x, y] = Dc[0, r, c]
+                Db[1, x, y] = Dc[1, r, c]
+                Db[2, x, y] = Dc[2, r, c]
         for w in range(w0, w1):
-            fx = np.float64(hx[w, i])
-            fy = np.float64(hy[w, i])
-            fz = np.float64(hz[w, i])
-            h2 = fx * fx + fy * fy + fz * fz
-            if not h2 > 0.0:
-                continue
-            x0 = sx[w, i]
-            y0 = sy[w, i]
-            z0 = sz[w, i]
-            f = 2.0 * (x0 * fx + y0 * fy + z0 * fz) / h2
-            xn = f * fx - x0
-            yn = f * fy - y0
-            zn = f * fz - z0
-            g = 1.5 - 0.5 * (xn * xn + yn * yn + zn * zn)  # ≈ 1/|S'| (|S'| = 1 + O(ε))
-            sx[w, i] = xn * g
-            sy[w, i] = yn * g
-            sz[w, i] = zn * g
-            _add_move(J, D, hx, hy, hz, w, i, sx[w, i] - x0, sy[w, i] - y0, sz[w, i] - z0)
+            beta = beta_w[w] if mode != _OVERRELAX else 0.0
+            m = 0
+            for ii in range(b0, b1):
+                i = sites[ii]
+                y_ = ii - b0
+                fx = hx[w, i]
+                fy = hy[w, i]
+                fz = hz[w, i]
+                for a in range(m):  # pending moves of this batch, in order
+                    x_ = pos[a]
+                    c = Jb[x_, y_]
+                    d0 = Db[0, x_, y_]
+                    d1 = Db[1, x_, y_]
+                    d2 = Db[2, x_, y_]
+                    dx = ds[a, 0]
+                    dy = ds[a, 1]
+                    dz = ds[a, 2]
+                    fx = fx + (dx * c + (d1 * dz - d2 * dy))
+                    fy = fy + (dy * c + (d2 * dx - d0 * dz))
+                    fz = fz + (dz * c + (d0 * dy - d1 * dx))
+                x0 = sx[w, i]
+                y0 = sy[w, i]
+                z0 = sz[w, i]
+                moved, xn, yn, zn = _visit(mode, fx, fy, fz, x0, y0, z0, beta, rng, w)
+                if not moved:
+                    continue
+                sx[w, i] = xn
+                sy[w, i] = yn
+                sz[w, i] = zn
+                rows[m] = i
+                pos[m] = y_
+                ds[m, 0] = sx[w, i] - x0
+                ds[m, 1] = sy[w, i] - y0
+                ds[m, 2] = sz[w, i] - z0
+                m += 1
+            if m > 0:
+                _apply_moves(J, Dc, hx, hy, hz, w, rows, ds, m)
+                if mode != _OVERRELAX:
+                    accepted[w] += m
+
+
+@njit(**_KW)
+def _run(J, Dc, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted, w0, w1, mode, batch):
+    if batch:
+        _dm_deferred(J, Dc, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted, w0, w1,
+                     mode)
+    else:
+        _dm_block(J, Dc, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted, w0, w1, mode)
 
 
 # ------------------------------------------------------------------------------ sweeps
 @njit(parallel=True, **_KW)
-def dm_heisenberg_sweep_dense(J, D, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, heatbath,
-                              accepted):
-    """One Metropolis or heat-bath pass over ``sites`` for every walker, dense J and D.
-    ``accepted[w]`` counts the spins that moved (heat bath: every visit)."""
+def dm_heisenberg_sweep_dense(J, Dc, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, heatbath,
+                              accepted, batch=0):
+    """One Metropolis or heat-bath pass over ``sites`` for every walker, dense J and
+    Dc (3, N, N). ``accepted[w]`` counts the spins that moved (heat bath: every visit).
+    ``batch``: 0 one move at a time, 1 deferred field updates (same bits; faster for
+    large N, heisenberg.dense_batch_mode(N))."""
     W = sx.shape[0]
     nb = n_blocks(W, sites.shape[0] * W)
+    mode = _HEATBATH if heatbath else _METROPOLIS
     if nb <= 1:
-        _dm_sweep_block(J, D, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, heatbath, accepted,
-                        0, W)
+        _run(J, Dc, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted, 0, W, mode, batch)
     else:
         for b in prange(nb):
-            _dm_sweep_block(J, D, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, heatbath,
-                            accepted, (b * W) // nb, ((b + 1) * W) // nb)
+            _run(J, Dc, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted,
+                 (b * W) // nb, ((b + 1) * W) // nb, mode, batch)
 
 
 @njit(parallel=True, **_KW)
-def dm_overrelax_dense(J, D, sx, sy, sz, hx, hy, hz, sites):
-    """One over-relaxation pass over ``sites`` for every walker (energy conserving, no random
-    numbers, no counter), dense J and D."""
+def dm_overrelax_dense(J, Dc, sx, sy, sz, hx, hy, hz, sites, batch=0):
+    """One over-relaxation pass over ``sites`` for every walker (S' = 2(S·h)h/|h|² − S,
+    renormalised by one Newton step; energy conserving, no random numbers, no counter),
+    dense J and Dc (3, N, N); ``batch`` as in dm_heisenberg_sweep_dense."""
     W = sx.shape[0]
     nb = n_blocks(W, sites.shape[0] * W)
+    beta_w = np.zeros(0)  # placeholders: no β, no random numbers, no counter
+    rng = np.zeros((0, 4), dtype=np.uint64)
+    accepted = np.zeros(0, dtype=np.int64)
     if nb <= 1:
-        _dm_overrelax_block(J, D, sx, sy, sz, hx, hy, hz, sites, 0, W)
+        _run(J, Dc, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted, 0, W, _OVERRELAX,
+             batch)
     else:
         for b in prange(nb):
-            _dm_overrelax_block(J, D, sx, sy, sz, hx, hy, hz, sites,
-                                (b * W) // nb, ((b + 1) * W) // nb)
+            _run(J, Dc, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted,
+                 (b * W) // nb, ((b + 1) * W) // nb, _OVERRELAX, batch)
 
 
 # ------------------------------------------------------------------- model builders
