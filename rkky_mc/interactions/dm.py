@@ -48,10 +48,13 @@ Models:
   ξ₀ → ξ₀ + π); an energy +D·(S_i × S_j) is the same as −(−D)·(S_i × S_j).
   V₁ itself (Fert–Lévy: V₁ ∝ λ_d Γ² sin(π Z_d/10)/(E_F² k_F³)) is an input here.
 
-  Cost: O(N² N_l) time, 48 N N_l bytes of tables on top of D (24 N² bytes). Measured on
-  this project's 2-core VM (2 numba threads; ``python -m rkky_mc.interactions.dm`` runs the
-  same timing): N = 1000 spins and N_l = 1000 scatterers on an fcc L = 10 box (c = 2.5 %
-  each), no cutoff: 0.33 s (after compilation); with R_c = L/2: 0.25 s.
+  Cost: O(N² N_l) time, 48 N N_l bytes of tables on top of D (24 N² bytes). Measured
+  (``python -m rkky_mc.interactions.dm``, 2 numba threads on this project's 2-core VM, which
+  other jobs shared at the time: CPU time is the steadier figure): N = 1000 spins and
+  N_l = 1000 scatterers on free sites of an fcc L = 17 box (c ≈ 5 % each), λ = 4:
+  no cutoff 2.4 s wall / 1.6 s CPU; R_c = L/2 1.6 s wall / 1.0 s CPU; N = N_l = 2000
+  (L = 22) 25 s wall / 13 s CPU. About 3 ns of CPU per triple (i, j, l); the inner loop
+  (partners j of one scatterer) is elementwise and vectorised.
 
 * a file: ``validate_dm(D, J)`` checks a user-supplied D against the coupling matrix.
 
