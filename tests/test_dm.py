@@ -229,6 +229,27 @@ def test_deferred_updates_are_bit_identical(mode):
     assert np.array_equal(a.rng, b.rng) and np.array_equal(a.accepted, b.accepted)
 
 
+def test_thread_count_independence():
+    """Walker blocks in prange: the same bits with 1 and 2 threads (work ≥ PARALLEL_MIN_WORK)."""
+    import numba
+
+    n, W = 160, 32
+    J, D = random_instance(n, 15)
+    runs = []
+    for nt in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+        numba.set_num_threads(nt)
+        try:
+            st = DM(J, D, 0.1, np.linspace(0.2, 3.0, W), 16, batch=1)
+            for scheme in ("metropolis", "heatbath+or"):
+                st.step(scheme)
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        runs.append(st)
+    for c in range(3):
+        assert np.array_equal(runs[0].s[c], runs[1].s[c])
+        assert np.array_equal(runs[0].h[c], runs[1].h[c])
+
+
 # ------------------------------------------------------------------------- two spins
 def two_spin_energy(J, d, beta):
     """⟨E⟩ = −∂ ln Z/∂β, Z ∝ ∫₋₁¹ du sinh(βv)/(βv), v² = J² + d²(1 − u²) (PHYSICS.md).

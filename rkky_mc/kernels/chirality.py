@@ -16,6 +16,10 @@ components replaced by the one chiral overlap). No triplets (N_t = 0): every out
 Sums in float64, t ascending; each output element is computed by one thread: results do
 not depend on the thread count.
 
+Cost (measured, this 2-core VM): chiral_measure for 805 nearest-neighbour triplets of
+N = 1000 fcc impurities (L = 17), 32 walkers (R = 4, T = 8, P = 6): 0.19 ms, about 2 % of
+one dense DM heat-bath sweep of the same walkers (9 ms).
+
 κ is odd under S → −S of every spin (−a·(−b × −c) = −a·(b × c), exactly in floating point)
 and invariant under a global rotation (a proper rotation keeps the triple product).
 """
