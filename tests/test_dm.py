@@ -229,6 +229,41 @@ def test_deferred_updates_are_bit_identical(mode):
     assert np.array_equal(a.rng, b.rng) and np.array_equal(a.accepted, b.accepted)
 
 
+def test_heatbath_distribution_in_dm_field():
+    """Heat-bath draws of S_0 with S_1 frozen: cos θ about h_0 = J S_1 + S_1 × D_01 follows
+    ∝ e^{a cos θ}, a = β|h_0| (Kolmogorov–Smirnov at α = 1e-4, D_crit = √(ln(2/α)/2)/√n),
+    and a 20 % error in a is rejected."""
+    from scipy import stats
+
+    gen = np.random.default_rng(17)
+    J = 0.7
+    Dv = 1.1 * random_unit(gen)
+    Jm = np.array([[0.0, J], [J, 0.0]])
+    D = np.zeros((2, 2, 3))
+    D[0, 1] = Dv
+    D[1, 0] = -Dv
+    W, beta = 100, 1.5
+    st = DM(Jm, D, 0.0, [beta] * W, 18)
+    s1 = st.spins()[:, 1]
+    h0 = J * s1 + np.cross(s1, Dv)
+    np.testing.assert_allclose(np.stack([c[:, 0] for c in st.h], axis=-1), h0, atol=1e-14)
+    site0 = np.zeros(1, dtype=np.int64)
+    c = []
+    for _ in range(200):
+        dm_heisenberg_sweep_dense(st.J, st.D, *st.s, *st.h, st.beta_w, site0, st.rng, True,
+                                  st.accepted)
+        S0 = st.spins()[:, 0]
+        c.append(np.einsum("wc,wc->w", S0, h0) / np.linalg.norm(h0, axis=1))
+    c = np.concatenate([x[None] for x in c]).T  # (W, draws)
+    a = beta * np.linalg.norm(h0, axis=1)
+    # u = CDF_a(cos θ) is uniform for every walker's own a
+    u = (np.expm1(a[:, None] * (c + 1.0)) / np.expm1(2.0 * a[:, None])).ravel()
+    crit = math.sqrt(math.log(2 / 1e-4) / 2) / math.sqrt(u.size)
+    assert stats.kstest(u, "uniform").statistic < crit
+    u_bad = (np.expm1(0.8 * a[:, None] * (c + 1.0)) / np.expm1(1.6 * a[:, None])).ravel()
+    assert stats.kstest(u_bad, "uniform").statistic > crit
+
+
 def test_thread_count_independence():
     """Walker blocks in prange: the same bits with 1 and 2 threads (work ≥ PARALLEL_MIN_WORK)."""
     import numba
