@@ -287,6 +287,21 @@ class RunLock:
         return False
 
 
+def clear_stale_lock(run_path) -> bool:
+    """Remove ``FILE.h5.lock`` if no process holds it (left by a kill -9, e.g. of a sweep
+    task that had already made its final commit). True if one was removed; a held lock, or
+    none at all, is left alone."""
+    lock = RunLock(Path(run_path), enabled=True)
+    if not os.path.lexists(lock.path):
+        return False
+    try:
+        with lock:  # acquiring and releasing unlinks it
+            pass
+    except ConfigError:
+        return False  # held by a live process, or not ours to remove
+    return True
+
+
 def verify_lock(run_path) -> None:
     """Before a commit: the lock this process holds on ``run_path`` (if any) still holds."""
     lock = _HELD.get(os.path.realpath(run_path))

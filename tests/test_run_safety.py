@@ -243,3 +243,16 @@ def test_overwrite_keeps_the_old_run_until_the_new_one_starts(tmp_path, monkeypa
         assert int(f.attrs["generation"]) == 1
         assert "seed = 7" in str(f.attrs["config"]) and "seed = 8" not in str(f.attrs["config"])
     assert compared(read_h5(out)).keys() == compared(reference).keys()
+
+
+def test_clear_stale_lock_removes_an_unheld_lock_and_keeps_a_held_one(tmp_path):
+    """A sweep clears the lock a kill -9 left beside a finished task; a held lock stays."""
+    from rkky_mc.runtime import RunLock, clear_stale_lock
+
+    run = tmp_path / "r.h5"
+    assert not clear_stale_lock(run)  # no lock: nothing to do
+    (tmp_path / "r.h5.lock").write_text("12345 gone-host\n")  # what a kill -9 leaves
+    assert clear_stale_lock(run) and not (tmp_path / "r.h5.lock").exists()
+    with RunLock(run, enabled=True):
+        assert not clear_stale_lock(run)
+        assert (tmp_path / "r.h5.lock").exists()

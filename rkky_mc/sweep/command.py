@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..config import ConfigError
-from ..runtime import EXIT_BAD_INPUT, EXIT_OK
+from ..runtime import EXIT_BAD_INPUT, EXIT_OK, clear_stale_lock
 from .executors import run_local, run_mpi, run_tasks_inline
 from .slurm import default_numba_cache, slurm_script
 from .spec import load_sweep
@@ -136,6 +136,9 @@ def _sweep_main(sweep_file, jobs, mpi, slurm, task, chunk, dry_run, status, thre
         check_plan(states)
         todo = [t for t, s in states if s.kind != "done"]
         n_done = len(states) - len(todo)
+        for t, s in states:  # a kill -9 between a task's last commit and its unlock
+            if s.kind == "done":
+                clear_stale_lock(t.path)
         if not quiet:
             counts = {k: sum(s.kind == k for _, s in states) for k in ("done", "partial", "missing")}
             print(f"rkky-mc sweep: {sweep.name}: {len(states)} task(s): {counts['done']} done, "
