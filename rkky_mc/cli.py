@@ -4,8 +4,15 @@ Exit codes (contract): 0 done, 2 bad input, 75 stopped early and resumable, othe
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # `python -m rkky_mc.cli`: stop signals and NUMBA_NUM_THREADS first,
+    from rkky_mc.console import start  # before the imports below (see rkky_mc/console.py)
+
+    start()
+
 import atexit
+import errno
 import gc
+import os
 import sys
 from pathlib import Path
 
@@ -37,9 +44,43 @@ def progress_bar(total: int, initial: int, quiet: bool):
                 dynamic_ncols=True)
 
 
+class OneLineUsageError(click.UsageError):
+    """A click usage error (unknown option, bad value, missing argument) told in one line,
+    like every other bad input: ``rkky-mc: error: …; see 'rkky-mc CMD --help'`` (exit 2)."""
+
+    def __init__(self, original: click.UsageError):
+        super().__init__(original.format_message(), original.ctx)
+        self.exit_code = original.exit_code
+
+    def show(self, file=None) -> None:
+        where = self.ctx.command_path if self.ctx is not None else "rkky-mc"
+        message = " ".join(self.format_message().split())  # click's messages may hold newlines
+        try:
+            click.echo(f"rkky-mc: error: {message}; see '{where} --help'", err=True, file=file)
+        except OSError:
+            pass
+
+
 class _LazyGroup(click.Group):
     """A group whose heavier commands (sweep, analyze, bench) are imported only when used:
-    ``rkky-mc run`` does not pay for importing the analysis and benchmark modules."""
+    ``rkky-mc run`` does not pay for importing the analysis and benchmark modules. Usage
+    errors of the group and of every command are one line (OneLineUsageError)."""
+
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except OneLineUsageError:
+            raise
+        except click.UsageError as exc:
+            raise OneLineUsageError(exc) from None
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except OneLineUsageError:
+            raise
+        except click.UsageError as exc:
+            raise OneLineUsageError(exc) from None
 
     lazy = {"sweep": ("rkky_mc.sweep", "sweep_command"),
             "analyze": ("rkky_mc.analysis", "analyze_command"),
@@ -81,7 +122,53 @@ def entry() -> None:
     global _LEAN_COLLECTOR
     _LEAN_COLLECTOR = True
     atexit.register(gc.freeze)
-    main()
+    try:
+        main()
+    except OSError as exc:
+        if not _is_output_error(exc):
+            raise
+        _output_failed(exc)
+
+
+# what writing to a closed pipe, a full disk or a vanished terminal raises
+_OUTPUT_ERRNOS = (errno.EPIPE, errno.ENOSPC, errno.EIO, errno.EDQUOT)
+
+
+def _is_output_error(exc: OSError) -> bool:
+    """Whether ``exc`` came from writing standard output or error (`> /dev/full`), not from
+    a file of the run (those name their file, and keep their traceback): it was raised in
+    click.echo, or stdout/stderr refuses even an empty write (as /dev/full does)."""
+    if exc.errno not in _OUTPUT_ERRNOS or exc.filename is not None:
+        return False
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is not None and tb.tb_frame.f_code.co_name == "echo" \
+            and tb.tb_frame.f_code.co_filename.endswith(os.path.join("click", "utils.py")):
+        return True
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            os.write(stream.fileno(), b"")
+        except (OSError, ValueError, AttributeError):
+            return True
+    return False
+
+
+def _output_failed(exc: OSError) -> None:
+    """`rkky-mc info FILE > /dev/full`, `… | head -1`: one line on stderr (if it can take
+    it), exit 1, no traceback, and nothing more written at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the pending text goes nowhere at exit
+    except (OSError, ValueError):
+        pass
+    if exc.errno != errno.EPIPE:  # a closed pipe is the reader's choice: say nothing
+        try:
+            sys.stderr.write(f"rkky-mc: error: cannot write the output ({exc.strerror})\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+    sys.exit(1)
 
 
 def _collector_off() -> None:
@@ -143,6 +230,7 @@ def run(config, overrides, output, overwrite, quiet, max_walltime, no_locking):
     _skip_numba_blas_probe()
     from .config import load_config
     from .couplings import build_sample
+    from .resources import check_memory
 
     try:
         walltime = parse_walltime(max_walltime)
@@ -150,6 +238,7 @@ def run(config, overrides, output, overwrite, quiet, max_walltime, no_locking):
         if output is not None:
             cfg.output.path = output
         out_path = check_output_path(cfg.output.path, overwrite)
+        check_memory(cfg)  # before anything is built: a run that cannot fit is bad input
         sample = build_sample(cfg.sample, precision=cfg.anneal.precision)
         _warn_if_space_short(cfg, sample, out_path)
         with RunLock(out_path, locking_enabled(no_locking)):
@@ -201,17 +290,26 @@ def _print_summary(out_path) -> None:
         click.echo(format_summary(summary, str(out_path)))
 
 
+def _note(text: str) -> None:
+    """A message on stderr that must not change the exit code: the run's outcome is decided
+    (and on disk) when it is said, so a stderr that cannot take it (/dev/full) is ignored."""
+    try:
+        click.echo(text, err=True)
+    except OSError:
+        pass
+
+
 def _report(sim, out_path, stop, quiet) -> int:
     if not quiet:
         _print_summary(out_path)
     if not sim.finished:
-        click.echo(f"rkky-mc: stopped ({stop.requested}) after {sim.sweeps_done} of "
-                   f"{sim.cfg.total_sweeps} sweeps; checkpoint in {out_path}; "
-                   f"continue with: rkky-mc resume {out_path}", err=True)
+        _note(f"rkky-mc: stopped ({stop.requested}) after {sim.sweeps_done} of "
+              f"{sim.cfg.total_sweeps} sweeps; checkpoint in {out_path}; "
+              f"continue with: rkky-mc resume {out_path}")
         return EXIT_RESUMABLE
     if not quiet:
-        click.echo(f"rkky-mc: wrote {out_path} ({sim.sweeps_done} sweeps, N = {sim.N}, "
-                   f"T = {sim.T}, R = {sim.R})", err=True)
+        _note(f"rkky-mc: wrote {out_path} ({sim.sweeps_done} sweeps, N = {sim.N}, "
+              f"T = {sim.T}, R = {sim.R})")
     return EXIT_OK
 
 
@@ -250,15 +348,15 @@ def resume(file, extra_sweeps, total_sweeps, quiet, max_walltime, no_locking):
                 raise ConfigError("FILE", file, str(exc)) from None
             done = info["status"] == "finished" and sim.sweeps_done >= sim.cfg.total_sweeps
             if info["repeated"] and not quiet:
-                click.echo(f"rkky-mc: {file} was already extended by {extra_sweeps} sweeps to "
-                           f"{sim.cfg.total_sweeps} (this command ran before); "
-                           + ("it is finished; to extend it further pass --total-sweeps "
-                              f"{sim.cfg.total_sweeps + extra_sweeps}" if done
-                              else "continuing that extension"), err=True)
+                _note(f"rkky-mc: {file} was already extended by {extra_sweeps} sweeps to "
+                      f"{sim.cfg.total_sweeps} (this command ran before); "
+                      + ("it is finished; to extend it further pass --total-sweeps "
+                         f"{sim.cfg.total_sweeps + extra_sweeps}" if done
+                         else "continuing that extension"))
             if done:
                 if not quiet and not info["repeated"]:
-                    click.echo(f"rkky-mc: {file} is finished ({sim.sweeps_done} sweeps); "
-                               "extend it with --sweeps N or --total-sweeps M", err=True)
+                    _note(f"rkky-mc: {file} is finished ({sim.sweeps_done} sweeps); "
+                          "extend it with --sweeps N or --total-sweeps M")
                 sys.exit(EXIT_OK)
             prov = provenance.collect()
             _collector_on()

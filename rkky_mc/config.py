@@ -28,6 +28,15 @@ EA_DISTRIBUTIONS = ("gaussian", "pm1")
 UPDATES = ("metropolis", "heatbath")
 PRECISIONS = ("float64", "float32")
 
+# upper bound of thermalization + sweeps (also after `resume --sweeps`): sweep counts stay
+# exact in float64 and far from int64 overflow in every counter and dataset size
+MAX_TOTAL_SWEEPS = 2**53
+# lowest temperature (units of J0 or the model's coupling scale): β = 1/T stays finite and
+# every Boltzmann factor exp(−β ΔE) representable; far below any spin-glass ladder
+MIN_TEMPERATURE = 1e-6
+# most temperatures a {min, max, count} ladder may have (the list is built while validating)
+MAX_TEMPERATURES = 100_000
+
 
 class ConfigError(ValueError):
     """Bad input: one line naming the key, the value and what is allowed."""
@@ -271,15 +280,18 @@ def _bool(key, value):
     return value
 
 
+_T_RANGE = f" (temperatures are ≥ {MIN_TEMPERATURE:g}, so that β = 1/T stays finite)"
+
+
 def _temperatures(value) -> list[float]:
     key = "anneal.temperatures"
     if isinstance(value, dict):
         extra = set(value) - {"min", "max", "count"}
         if extra or set(value) != {"min", "max", "count"}:
             raise ConfigError(key, value, "a table needs exactly min, max, count (geometric ladder)")
-        tmin = _float(f"{key}.min", value["min"], lo=0.0, lo_open=True)
-        tmax = _float(f"{key}.max", value["max"], lo=0.0, lo_open=True)
-        count = _int(f"{key}.count", value["count"], lo=1)
+        tmin = _float(f"{key}.min", value["min"], lo=MIN_TEMPERATURE, what=_T_RANGE)
+        tmax = _float(f"{key}.max", value["max"], lo=MIN_TEMPERATURE, what=_T_RANGE)
+        count = _int(f"{key}.count", value["count"], lo=1, hi=MAX_TEMPERATURES)
         if count > 1 and not tmax > tmin:
             raise ConfigError(f"{key}.max", tmax, f"must exceed min = {tmin:g}")
         if count == 1:
@@ -292,7 +304,7 @@ def _temperatures(value) -> list[float]:
         raise ConfigError(key, value, "must be a non-empty list of temperatures or {min, max, count}")
     temps = []
     for k, t in enumerate(value):
-        temps.append(_float(f"{key}[{k}]", t, lo=0.0, lo_open=True, what=" (temperatures are > 0)"))
+        temps.append(_float(f"{key}[{k}]", t, lo=MIN_TEMPERATURE, what=_T_RANGE))
     if len(set(temps)) != len(temps):
         raise ConfigError(key, value, "temperatures must be distinct")
     return sorted(temps)
@@ -346,10 +358,13 @@ def validate(cfg: Config) -> None:
 
     a.temperatures = _temperatures(a.temperatures)
     _int("anneal.replicas", a.replicas, lo=1)
-    _int("anneal.thermalization", a.thermalization, lo=0)
-    _int("anneal.sweeps", a.sweeps, lo=0)
+    _int("anneal.thermalization", a.thermalization, lo=0, hi=MAX_TOTAL_SWEEPS)
+    _int("anneal.sweeps", a.sweeps, lo=0, hi=MAX_TOTAL_SWEEPS)
     if a.thermalization + a.sweeps < 1:
         raise ConfigError("anneal.sweeps", a.sweeps, "thermalization + sweeps must be ≥ 1")
+    if a.thermalization + a.sweeps > MAX_TOTAL_SWEEPS:
+        raise ConfigError("anneal.sweeps", a.sweeps, f"thermalization + sweeps = "
+                          f"{a.thermalization + a.sweeps} must be ≤ 2**53 = {MAX_TOTAL_SWEEPS}")
     _int("anneal.measure_every", a.measure_every, lo=1)
     _choice("anneal.update", a.update, UPDATES)
     _int("anneal.overrelaxation", a.overrelaxation, lo=0)

@@ -5,6 +5,7 @@ Exit codes (contract): 0 done, 2 bad input, 75 stopped early and resumable, othe
 """
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import signal
@@ -24,7 +25,10 @@ EXIT_FAILURE = 1  # a crash or a failed sweep task: neither bad input nor resuma
 
 
 def fail_bad_input(exc: Exception):
-    click.echo(f"rkky-mc: error: {exc}", err=True)
+    try:
+        click.echo(f"rkky-mc: error: {exc}", err=True)
+    except OSError:  # stderr cannot take it (/dev/full): the exit code still says it
+        pass
     sys.exit(EXIT_BAD_INPUT)
 
 
@@ -171,7 +175,8 @@ def parse_walltime(text: str | None) -> float | None:
             d, body = text.split("-", 1)
             days = int(d)
         parts = [float(p) for p in body.split(":")]
-        if not 1 <= len(parts) <= 3 or any(p < 0 for p in parts):
+        # nan would compare false everywhere and silently turn the limit off
+        if not 1 <= len(parts) <= 3 or not all(math.isfinite(p) and p >= 0 for p in parts):
             raise ValueError
         seconds = 0.0
         for p in parts:
@@ -181,7 +186,8 @@ def parse_walltime(text: str | None) -> float | None:
             raise ValueError
         return seconds
     except ValueError:
-        raise ConfigError("--max-walltime", text, "expected HH:MM:SS (or D-HH:MM:SS, MM:SS, seconds), > 0") from None
+        raise ConfigError("--max-walltime", text,
+                          "expected HH:MM:SS (or D-HH:MM:SS, MM:SS, seconds), finite and > 0") from None
 
 
 class LockLost(ConfigError):

@@ -677,8 +677,9 @@ def prepare_resume(path, extra_sweeps: int = 0, total_sweeps: int | None = None,
     config changed (extension) and the checkpoint metadata. Warnings: fallback to the
     previous generation, a different CPU type than the one that wrote the checkpoint.
     """
-    from .config import load_config
+    from .config import MAX_TOTAL_SWEEPS, ConfigError, load_config
     from .couplings import build_sample
+    from .resources import check_memory
 
     recorder = recorder_for(path)
     state, meta = recorder.recover()
@@ -700,7 +701,11 @@ def prepare_resume(path, extra_sweeps: int = 0, total_sweeps: int | None = None,
     added, extension, repeated = plan_extension(cfg, root.get("extension", ""), extra_sweeps,
                                                 total_sweeps, repeatable)
     cfg.anneal.sweeps += added
+    if cfg.total_sweeps > MAX_TOTAL_SWEEPS:
+        raise ConfigError("--sweeps", int(added), f"extends the run to {cfg.total_sweeps} "
+                          f"sweeps; at most 2**53 = {MAX_TOTAL_SWEEPS} in all")
     resolve_coupling_file(cfg, path, stored_sample)
+    check_memory(cfg)  # before the sample is rebuilt (ConfigError: exit 2)
     sample = build_sample(cfg.sample, precision=cfg.anneal.precision)
     if sample.sha256 != stored_sha:
         raise ResumeError(f"{path}: the couplings rebuilt from the stored config (sha256 "

@@ -1,0 +1,257 @@
+"""Memory a run will need, estimated from its config alone, and what this process may use.
+
+``rkky-mc run``, ``resume`` and ``sweep`` call :func:`check_memory` before any sample is
+built: a configuration that cannot fit ends in a one-line error (exit 2) naming the need
+and what is available, instead of a MemoryError traceback after minutes and gigabytes.
+
+The estimate (bytes) follows what the code allocates (couplings.py, simulation.py,
+observables.py, kernels/measure.py):
+
+* couplings: dense N²·itemsize, or CSR nnz·(8 + 4) + 8(N + 1) with nnz estimated from the
+  cutoff sphere (RKKY) or the lattice (EA: 6 bonds per spin); the sample build's own
+  temporaries on top (e.g. SK draws its N(N−1)/2 couplings through index arrays: ~20 N²
+  bytes at the peak; a .npy file is read, then copied to float64);
+* the ensemble: spins and local fields, W·N·itemsize each (W = temperatures × replicas; 3
+  components each for Heisenberg), their float64 initial draw, and the copy a checkpoint
+  takes of them;
+* measurement rows buffered between commits (at most max_buffer_bytes of arrays, plus
+  Python's per-row overhead) and their stacked copy at a commit;
+* the link-overlap scratch τ (N × T·P columns, ×9 for Heisenberg, P = R(R−1)/2 pairs).
+
+peak = max(sample build, couplings + ensemble + max(initial draw, commit and measurement
+scratch)) + a fixed allowance for the interpreter and the numba/HDF5 libraries still to be
+loaded. It is meant to be right within a factor of about two, and errs high.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import Config, ConfigError
+
+# interpreter, numpy, numba/llvmlite, h5py: what a tiny run's process holds besides its
+# arrays (measured: 216 MB peak RSS for SK N = 16, of which ~100 MB are loaded before the
+# check; 400 MB of address space suffice under `ulimit -v`)
+BASELINE_BYTES = 256 << 20
+# Simulation.run buffers measurement rows as a list of dicts of small arrays: the Python
+# objects of one row (a dict, 8 arrays, 8 names) cost about this much beyond their data
+ROW_OVERHEAD_BYTES = 1200
+# Checkpointer's default cap on buffered row data (simulation.Checkpointer.max_buffer_bytes)
+MAX_BUFFER_BYTES = 256 << 20
+
+
+@dataclass
+class MemoryEstimate:
+    """Bytes a run needs: ``parts`` (name -> bytes, the larger contributions) and ``peak``
+    (the largest total held at one time, without the baseline)."""
+
+    n_spins: int
+    parts: dict = field(default_factory=dict)
+    peak: int = 0
+    key: str = "sample"          # the config key that drives the largest part
+    value: object = None
+
+    @property
+    def need(self) -> int:
+        """With the interpreter and libraries (what a process needs in all)."""
+        return self.peak + BASELINE_BYTES
+
+
+def format_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.3g} {unit}"
+        n /= 1024
+    raise AssertionError  # pragma: no cover
+
+
+def n_spins(cfg: Config, base_dir=".") -> int | None:
+    """Number of spins of the sample ``cfg`` describes (None: a file that cannot be read;
+    the sample build then says why)."""
+    s = cfg.sample
+    if s.model == "rkky":
+        return round(s.concentration * 4 * s.L**3)
+    if s.model == "sk":
+        return s.N
+    if s.model == "ea":
+        return s.L**3
+    shape = _npy_shape(Path(base_dir) / s.path)
+    return None if shape is None else shape[0][0]
+
+
+def _npy_shape(path: Path):
+    """((rows, cols), itemsize) from a .npy header without reading the data, or None."""
+    import numpy as np
+
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            shape, _, dtype = np.lib.format._read_array_header(fh, version)
+    except Exception:  # noqa: BLE001 - not readable as .npy: the sample build reports it
+        return None
+    if len(shape) != 2:
+        return None
+    return shape, dtype.itemsize
+
+
+def _coupling_storage(cfg: Config, N: int) -> tuple[str, float]:
+    """("dense" | "csr", estimated stored entries per row) as couplings.build_sample decides."""
+    from .couplings import CSR_MAX_FILL
+
+    s = cfg.sample
+    if s.model == "rkky":
+        sparse = s.sparse
+        finite = math.isfinite(s.cutoff)
+        fill = 4.0 / 3.0 * math.pi * s.cutoff**3 / s.L**3 if finite else math.inf
+        if sparse == "auto":
+            sparse = "csr" if fill < CSR_MAX_FILL else "dense"
+        return sparse, (N - 1) * min(1.0, fill)
+    if s.model == "ea":
+        return ("dense" if s.sparse == "dense" else "csr"), 6.0
+    return ("csr" if s.sparse == "csr" else "dense"), N - 1.0
+
+
+def estimate(cfg: Config, base_dir=".") -> MemoryEstimate:
+    """The memory the run ``cfg`` needs (see the module docstring)."""
+    s, a = cfg.sample, cfg.anneal
+    N = n_spins(cfg, base_dir)
+    est = MemoryEstimate(n_spins=N or 0)
+    if N is None:
+        return est
+    item = 4 if a.precision == "float32" else 8
+    heis = s.spin == "heisenberg"
+    T, R = len(a.temperatures), a.replicas
+    W, P = T * R, R * (R - 1) // 2
+    parts = est.parts
+
+    # ---- couplings and their build
+    storage, per_row = _coupling_storage(cfg, N)
+    nnz = N * per_row
+    if storage == "dense":
+        couplings = N * N * item
+    else:
+        couplings = nnz * (8 + 4) + 8 * (N + 1) + (nnz * 4 if item == 4 else 0)
+    build = couplings
+    if s.model == "sk":
+        # float64 J, both triangle index arrays and the normal draws (couplings._build_sk)
+        build = 20 * N * N + (0 if storage == "dense" else 16 * N * N + couplings)
+        if storage == "dense" and item == 4:
+            build = max(build, 12 * N * N)
+    elif s.model == "file":
+        shape = _npy_shape(Path(base_dir) / s.path)
+        file_item = shape[1] if shape else 8
+        build = N * N * (file_item + 8 + 2) + (couplings if storage == "csr" or item == 4 else 0)
+    elif s.model == "rkky":
+        if s.lattice == "fcc":
+            # fcc_sites(L): the (4L³, 3) float64 host sites and the L³ cell corners
+            parts["host lattice sites"] = 120 * s.L**3
+        if storage == "csr" and not math.isfinite(s.cutoff):  # dense first, then converted
+            build = 8 * N * N + 16 * N * N + couplings
+        build = max(build, parts.get("host lattice sites", 0))
+    elif s.model == "ea":
+        build = max(couplings, 64 * 6 * N)  # bond lists, their keys and np.unique's work
+    parts["couplings"] = couplings
+    parts["sample build"] = build
+
+    # ---- the ensemble
+    comps = 3 if heis else 1
+    state = 2 * comps * W * N * item + 8 * (R * N + 6 * N) + 64 * W
+    init = (32 if heis else 16) * W * N
+    parts["spins and fields"] = state
+
+    # ---- measurements, commits
+    per_tp = 8 * (9 if heis else 1) + 8 * 3    # overlap, overlap_k2, link, bonds
+    row = T * R * (8 * (1 + comps) + 4) + T * P * per_tp + 8
+    rows = min(cfg.n_measurements, MAX_BUFFER_BYTES // max(row, 1) + 1)
+    buffered = rows * (row + ROW_OVERHEAD_BYTES) + rows * row  # the rows and their stacked copy
+    parts["measurement buffer"] = buffered
+    link = 0
+    if a.link_overlap and P:
+        C = T * P * (9 if heis else 1)
+        cols = 512 // item                       # kernels.measure._col_blocks
+        n_cb = -(-C // cols)
+        width = (-(-C // n_cb) + 3) // 4 * 4
+        link_item = item if storage == "dense" else 8
+        link = N * n_cb * width * link_item + (N // 64 + 1) * n_cb * width * 8
+        parts["link-overlap scratch"] = link
+    running = state + buffered + link            # a checkpoint's state copy, rows, τ
+    est.peak = int(max(build, couplings + state + max(init, running)))
+
+    largest = max(parts, key=parts.get)
+    if largest in ("couplings", "sample build", "host lattice sites"):
+        est.key, est.value = {"rkky": ("sample.L", s.L), "sk": ("sample.N", s.N),
+                              "ea": ("sample.L", s.L), "file": ("sample.path", s.path)}[s.model]
+    elif largest == "spins and fields":
+        est.key, est.value = "anneal.temperatures × anneal.replicas", f"{T} × {R}"
+    elif largest == "measurement buffer":
+        est.key, est.value = "anneal.temperatures × anneal.replicas", f"{T} × {R}"
+    else:
+        est.key, est.value = "anneal.replicas", R
+    return est
+
+
+def _meminfo_available() -> int | None:
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _vm_size() -> int:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def available() -> tuple[int | None, str]:
+    """(bytes this process may still allocate, where the figure comes from): the smaller of
+    MemAvailable (/proc/meminfo) and the address-space limit (RLIMIT_AS) minus what the
+    process already maps. None when neither is known."""
+    options = []
+    mem = _meminfo_available()
+    if mem is not None:
+        options.append((mem, f"{format_bytes(mem)} MemAvailable"))
+    try:
+        import resource
+
+        soft, infinite = resource.getrlimit(resource.RLIMIT_AS)[0], resource.RLIM_INFINITY
+    except (ImportError, OSError, ValueError):  # pragma: no cover - not Linux
+        soft = infinite = -1
+    if soft != infinite and soft >= 0:
+        left = max(0, soft - _vm_size())
+        options.append((left, f"{format_bytes(left)} left under the address-space limit "
+                              f"(ulimit -v {soft // 1024})"))
+    if not options:
+        return None, "unknown"
+    return min(options)
+
+
+def check_memory(cfg: Config, base_dir=".", copies: int = 1, where: str = "") -> MemoryEstimate:
+    """ConfigError (exit 2) if ``copies`` runs of ``cfg`` at once cannot fit in the memory
+    this process may use; else the estimate. ``where``: text naming the task (sweeps).
+    RKKY_MC_SKIP_MEMORY_CHECK=1 switches the check off (estimates err high)."""
+    est = estimate(cfg, base_dir)
+    if os.environ.get("RKKY_MC_SKIP_MEMORY_CHECK", "").strip() in ("1", "true", "yes"):
+        return est
+    avail, source = available()
+    need = est.peak * copies + BASELINE_BYTES
+    if avail is None or need <= avail:
+        return est
+    top = sorted(est.parts.items(), key=lambda kv: -kv[1])[:2]
+    shown = ", ".join(f"{name} {format_bytes(b)}" for name, b in top if b)
+    times = f" × {copies} runs at once" if copies > 1 else ""
+    raise ConfigError(est.key, est.value,
+                      f"{where}needs about {format_bytes(need)} of memory{times} (N = {est.n_spins}; "
+                      f"{shown}), but only {source} is available; make the run smaller "
+                      "(or set RKKY_MC_SKIP_MEMORY_CHECK=1 if the estimate is wrong)")
