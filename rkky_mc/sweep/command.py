@@ -13,9 +13,40 @@ from ..runtime import EXIT_BAD_INPUT, EXIT_OK, clear_stale_lock
 from .executors import run_local, run_mpi, run_tasks_inline
 from .slurm import default_numba_cache, slurm_script
 from .spec import load_sweep
-from .state import check_plan, dry_run_text, plan, status_text
+from .state import check_plan, dry_run_lines, iter_plan, plan, status_text
 
 # ---- the command ---------------------------------------------------------------------------
+
+
+def _check_out_dir(sweep) -> None:
+    """ConfigError (exit 2) unless the sweep's output directory exists or can be made, and
+    takes files: said once, up front, not as a failure of every task."""
+    out = sweep.out_dir
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError("sweep.out_dir", str(out), f"cannot create it ({exc.strerror})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ConfigError("sweep.out_dir", str(out), "is not writable")
+
+
+def _check_memory(sweep, tasks, concurrent: int) -> None:
+    """The memory estimate (rkky_mc.resources) of the largest task, times the tasks run at
+    once, before any starts. Tasks of one grid point need the same memory: one per point."""
+    from ..resources import check_memory
+
+    seen, largest = set(), None
+    for t in tasks:
+        if t.point in seen:
+            continue
+        seen.add(t.point)
+        est = check_memory(t.config, where=f"task {t.id} ({t.label}) ")
+        if largest is None or est.peak > largest[1].peak:
+            largest = (t, est)
+    if largest is not None and concurrent > 1:
+        t = largest[0]
+        check_memory(t.config, copies=concurrent,
+                     where=f"task {t.id} ({t.label}) with --jobs {concurrent}: ")
 
 
 
@@ -108,11 +139,13 @@ def _sweep_main(sweep_file, jobs, mpi, slurm, task, chunk, dry_run, status, thre
         tasks = sweep.chunk(task, chunk)
 
     if status:
-        click.echo(status_text(sweep, plan(sweep, tasks)))
+        click.echo(status_text(sweep, iter_plan(sweep, tasks)))
         return EXIT_OK
-    if dry_run:
-        click.echo(dry_run_text(sweep, plan(sweep, tasks)))
+    if dry_run:  # streams: one task at a time, never the whole list
+        for line in dry_run_lines(sweep, iter_plan(sweep, tasks)):
+            click.echo(line)
         return EXIT_OK
+    _check_out_dir(sweep)
     if slurm:
         path = Path(script_path) if script_path else sweep.out_dir / f"{sweep.name}.sbatch"
         text = slurm_script(sweep, Path(sweep_file), chunk=chunk, time_limit=slurm_time,
@@ -147,10 +180,13 @@ def _sweep_main(sweep_file, jobs, mpi, slurm, task, chunk, dry_run, status, thre
 
     if task is not None:
         check_plan(plan(sweep, tasks))
+        _check_memory(sweep, tasks, 1)
         return run_tasks_inline(sweep, tasks, quiet, walltime, threads)
     if mpi:
+        _check_memory(sweep, tasks, 1)
         return run_mpi(sweep, todo_fn, quiet, walltime, threads)
     todo, n_done = todo_fn()
+    _check_memory(sweep, todo, min(jobs or 1, len(todo)))
     if not todo:
         if not quiet:
             print(f"rkky-mc sweep: {sweep.name}: nothing to do, all {n_done} task(s) done", file=sys.stderr)

@@ -11,7 +11,8 @@ import json
 import math
 import re
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import _SECTIONS, Config, ConfigError, from_dict
@@ -21,6 +22,8 @@ SWEEP_KEYS = ("name", "seed", "samples", "out_dir")
 GRID_SECTIONS = ("sample", "anneal")
 DERIVED_KEYS = ("sample.seed", "anneal.seed")
 LOG_NAME = "sweep.log"
+# grids up to this many points are validated when the sweep file is read (~0.1 ms a point)
+EAGER_POINTS = 20_000
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 _SAFE_VALUE_RE = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,63}")
@@ -29,18 +32,51 @@ _SAFE_VALUE_RE = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,63}")
 # ---- the sweep file -----------------------------------------------------------------------
 
 
-@dataclass
 class Task:
-    id: int
-    point: int                 # grid point index
-    sample: int                # disorder sample index
-    params: dict               # dotted key -> canonical value (path order)
-    path: Path
-    config: Config
+    """One run of the sweep: grid point ``point``, disorder sample ``sample``. Its config
+    (seeds derived, validated) is built on first use: a listing of a large sweep needs only
+    the paths."""
+
+    __slots__ = ("id", "point", "sample", "params", "path", "_config", "_make_config")
+
+    def __init__(self, id: int, point: int, sample: int, params: dict, path: Path, config=None,
+                 make_config=None):
+        self.id, self.point, self.sample, self.params, self.path = id, point, sample, params, path
+        self._config, self._make_config = config, make_config
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = self._make_config()
+        return self._config
 
     @property
     def label(self) -> str:
         return point_label(self.params) + (" " if self.params else "") + f"s{self.sample:04d}"
+
+    def __repr__(self) -> str:
+        return f"Task(id={self.id}, path={str(self.path)!r})"
+
+
+class TaskList(Sequence):
+    """The tasks of a sweep, made on access (id = sample · n_points + point): a sweep of 10⁶
+    tasks costs no memory until they are used, and a listing can stream."""
+
+    def __init__(self, sweep: Sweep, make_task):
+        self._sweep, self._make = sweep, make_task
+
+    def __len__(self) -> int:
+        return self._sweep.samples * self._sweep.n_points
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self._make(i) for i in range(*index.indices(len(self)))]
+        n = len(self)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError(index)
+        return self._make(index)
 
 
 @dataclass
@@ -53,7 +89,7 @@ class Sweep:
     keys: list                 # grid keys, path order
     values: dict               # key -> list of raw values, as written
     points: list               # list of dicts key -> canonical value
-    tasks: list = field(default_factory=list)
+    tasks: Sequence = ()        # a TaskList
 
     @property
     def n_points(self) -> int:
@@ -232,35 +268,48 @@ def load_sweep(path=None, text: str | None = None) -> Sweep:
     raw_points = [dict(zip(keys, combo)) for combo in combos]
     sweep.points = [{k: canonical_value(k, v) for k, v in rp.items()} for rp in raw_points]
 
-    seeds_seen = {}
-    for sample in range(samples):
-        for p, (raw, params) in enumerate(zip(raw_points, sweep.points)):
-            tid = sample * len(raw_points) + p
+    def make_config(p: int, sample: int, params: dict, task_path: Path) -> Config:
+        s_seed, a_seed = task_seeds(seed, params, sample)
+        cfg_data = copy.deepcopy(base)
+        for k, v in raw_points[p].items():
+            section, kk = k.split(".")
+            cfg_data[section][kk] = copy.deepcopy(v)
+        for k, v in _when_settings(rules, params).items():
+            section, kk = k.split(".")
+            cfg_data[section][kk] = copy.deepcopy(v)
+        cfg_data["sample"]["seed"] = s_seed
+        cfg_data["anneal"]["seed"] = a_seed
+        cfg_data["output"]["path"] = str(task_path)
+        try:
+            return from_dict(cfg_data)
+        except ConfigError as exc:
+            where = point_label(params) or "every task"
+            raise ConfigError(exc.key, exc.value, f"{exc.allowed} (grid point: {where})") from None
+
+    n_points = len(raw_points)
+    rel_dirs: dict = {}
+
+    def make_task(tid: int) -> Task:
+        sample, p = divmod(tid, n_points)
+        params = sweep.points[p]
+        rel = rel_dirs.get(p)
+        if rel is None:
             rel = Path(*[f"{short_key(k)}={format_value(v)}" for k, v in params.items()]) \
                 if params else Path()
-            task_path = sweep.out_dir / rel / f"s{sample:04d}.h5"
-            s_seed, a_seed = task_seeds(seed, params, sample)
-            if a_seed in seeds_seen:  # pragma: no cover - a 63-bit collision
-                raise ConfigError("sweep.seed", seed, f"tasks {seeds_seen[a_seed]} and {tid} got the "
-                                  "same anneal seed; choose another sweep seed")
-            seeds_seen[a_seed] = tid
-            cfg_data = copy.deepcopy(base)
-            for k, v in raw.items():
-                section, kk = k.split(".")
-                cfg_data[section][kk] = copy.deepcopy(v)
-            for k, v in _when_settings(rules, params).items():
-                section, kk = k.split(".")
-                cfg_data[section][kk] = copy.deepcopy(v)
-            cfg_data["sample"]["seed"] = s_seed
-            cfg_data["anneal"]["seed"] = a_seed
-            cfg_data["output"]["path"] = str(task_path)
-            try:
-                cfg = from_dict(cfg_data)
-            except ConfigError as exc:
-                where = point_label(params) or "every task"
-                raise ConfigError(exc.key, exc.value, f"{exc.allowed} (grid point: {where})") from None
-            sweep.tasks.append(Task(id=tid, point=p, sample=sample, params=params, path=task_path,
-                                    config=cfg))
+            if n_points <= EAGER_POINTS:
+                rel_dirs[p] = rel
+        task_path = sweep.out_dir / rel / f"s{sample:04d}.h5"
+        return Task(id=tid, point=p, sample=sample, params=params, path=task_path,
+                    make_config=lambda: make_config(p, sample, params, task_path))
+
+    sweep.tasks = TaskList(sweep, make_task)
+    # every grid point's config is checked now (exit 2 before any work), the point's
+    # other disorder samples differ only in their seeds; grids larger than EAGER_POINTS are
+    # checked as their tasks are reached (a listing streams instead of waiting minutes).
+    # Two tasks with one anneal seed would need a 63-bit collision: p ≈ n²/2⁶⁴.
+    if n_points <= EAGER_POINTS:
+        for p in range(n_points):
+            _ = sweep.tasks[p].config
     return sweep
 
 

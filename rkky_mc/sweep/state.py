@@ -49,19 +49,25 @@ def inspect(path, cfg: Config) -> TaskState:
     from ..checkpoint import prev_path
 
     p = Path(path)
-    if not p.exists() and not prev_path(p).exists():
+    prev = prev_path(p)
+    if not p.exists() and not prev.exists():
         return TaskState("missing")
     try:
-        import h5py
-
-        from ..hdf5 import decode_attr
-
-        with h5py.File(str(p), "r", locking=False) as f:
-            status = f.attrs["status"]
-            text = f.attrs["config"]
-        status, text = decode_attr(status), decode_attr(text)
+        status, text = _read_head(p)
     except Exception as exc:  # noqa: BLE001 - any damage: the resume recovers or says why
-        return TaskState("partial", f"latest generation unreadable ({type(exc).__name__}); resume recovers")
+        problem = "missing" if not p.exists() else f"unreadable ({type(exc).__name__})"
+        try:
+            if prev.is_symlink():
+                raise OSError("a symbolic link")
+            status, text = _read_head(prev)
+        except Exception:  # noqa: BLE001 - neither generation: nothing to resume from
+            return TaskState("damaged", f"no usable generation (the file is {problem}, and "
+                             f"{'its .prev is unreadable' if prev.exists() else 'there is no .prev'}); "
+                             f"to run the task afresh, delete {p}"
+                             f"{' and ' + prev.name if prev.exists() else ''}")
+        if not p.exists():
+            return TaskState("partial", "latest generation missing; resume recovers from .prev")
+        return TaskState("partial", f"latest generation {problem}; resume recovers from .prev")
     try:
         stored = load_config(text=text)
     except ConfigError as exc:
@@ -85,6 +91,16 @@ def inspect(path, cfg: Config) -> TaskState:
     return TaskState("partial")
 
 
+def _read_head(path: Path) -> tuple[str, str]:
+    """(status, config text) of one generation (raises if it is not a readable run file)."""
+    import h5py
+
+    from ..hdf5 import decode_attr
+
+    with h5py.File(str(path), "r", locking=False) as f:
+        return decode_attr(f.attrs["status"]), decode_attr(f.attrs["config"])
+
+
 def _short(value) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
@@ -93,43 +109,81 @@ def _short(value) -> str:
 
 
 def plan(sweep: Sweep, tasks=None) -> list[tuple[Task, TaskState]]:
-    return [(t, inspect(t.path, t.config)) for t in (sweep.tasks if tasks is None else tasks)]
+    return list(iter_plan(sweep, tasks))
 
 
 def check_plan(states) -> None:
-    """ConfigError (exit 2, before any work) if a task's file holds a different run."""
-    bad = [(t, s) for t, s in states if s.kind == "mismatch"]
+    """ConfigError (exit 2, before any work) if a task's file holds a different run, or no
+    generation that a resume could continue (the message says which file to delete)."""
+    bad = [(t, s) for t, s in states if s.kind in ("mismatch", "damaged")]
     if bad:
         t, s = bad[0]
         more = f" [and {len(bad) - 1} more task(s)]" if len(bad) > 1 else ""
         raise ConfigError(f"task {t.id}", str(t.path), s.detail + more)
 
 
+KINDS = ("done", "partial", "missing", "mismatch", "damaged")
+SHOWN_PROBLEMS = 10  # tasks whose file needs a hand, named by --status
+
+
 def status_text(sweep: Sweep, states) -> str:
-    counts = {"done": 0, "partial": 0, "missing": 0, "mismatch": 0}
-    per_point = [dict.fromkeys(counts, 0) for _ in sweep.points]
+    """The counts per state (``states``: any iterable of (task, state), consumed once)."""
+    counts = dict.fromkeys(KINDS, 0)
+    per_point = [dict.fromkeys(KINDS, 0) for _ in sweep.points] if sweep.keys else None
+    problems = []
     for t, s in states:
         counts[s.kind] += 1
-        per_point[t.point][s.kind] += 1
-    total = len(states)
+        if per_point is not None:
+            per_point[t.point][s.kind] += 1
+        if s.kind in ("mismatch", "damaged") and len(problems) < SHOWN_PROBLEMS:
+            problems.append(f"  task {t.id} {s.kind}: {t.path}: {s.detail}")
+    total = sum(counts.values())
+
+    def shown(c):
+        return ", ".join(f"{k} {v}" for k, v in c.items() if v or k in ("done", "partial", "missing"))
+
     lines = [f"sweep {sweep.name}: {total} tasks ({sweep.n_points} grid point(s) × {sweep.samples} "
-             f"sample(s)) in {sweep.out_dir}",
-             "  " + ", ".join(f"{k} {v}" for k, v in counts.items() if v or k != "mismatch")]
-    if sweep.keys:
+             f"sample(s)) in {sweep.out_dir}", "  " + shown(counts)]
+    if per_point is not None:
         width = max(len(point_label(p)) for p in sweep.points)
         for p, c in zip(sweep.points, per_point):
-            lines.append(f"  {point_label(p):<{width}}  " +
-                         "  ".join(f"{k} {v}" for k, v in c.items() if v or k != "mismatch"))
+            lines.append(f"  {point_label(p):<{width}}  " + shown(c).replace(", ", "  "))
+    lines += problems
+    n_problems = counts["mismatch"] + counts["damaged"]
+    if n_problems > len(problems):
+        lines.append(f"  … and {n_problems - len(problems)} more such task(s)")
     return "\n".join(lines)
+
+
+def dry_run_lines(sweep: Sweep, states):
+    """The tasks that would run, one line each, then the summary (a generator: a sweep of 10⁶
+    tasks streams, holding one task at a time)."""
+    n_todo = n_all = 0
+    for t, s in states:
+        n_all += 1
+        if s.kind == "done":
+            continue
+        n_todo += 1
+        extra = f"  ({s.detail})" if s.detail else ""
+        yield f"{t.id:6d}  {s.kind:<8}  {t.path}{extra}"
+    yield f"sweep {sweep.name}: {n_todo} of {n_all} task(s) would run ({n_all - n_todo} done)"
 
 
 def dry_run_text(sweep: Sweep, states) -> str:
-    lines = []
-    todo = [(t, s) for t, s in states if s.kind != "done"]
-    for t, s in todo:
-        extra = f"  ({s.detail})" if s.detail else ""
-        lines.append(f"{t.id:6d}  {s.kind:<8}  {t.path}{extra}")
-    n_done = len(states) - len(todo)
-    lines.append(f"sweep {sweep.name}: {len(todo)} of {len(states)} task(s) would run "
-                 f"({n_done} done)")
-    return "\n".join(lines)
+    return "\n".join(dry_run_lines(sweep, states))
+
+
+def iter_plan(sweep: Sweep, tasks=None):
+    """(task, state) one at a time: :func:`plan` without the list."""
+    for t in (sweep.tasks if tasks is None else tasks):
+        yield t, inspect(t.path, _LazyConfig(t))
+
+
+class _LazyConfig:
+    """The task's config, built only if its file exists and has to be compared (inspect)."""
+
+    def __init__(self, task):
+        self._task = task
+
+    def __getattr__(self, name):
+        return getattr(self._task.config, name)
