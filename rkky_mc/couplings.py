@@ -85,7 +85,8 @@ class Sample:
             return np.einsum("ij,ij->i", self.dense, self.dense)
         indptr, _, data = self.csr
         rows = np.repeat(np.arange(self.n_spins), np.diff(indptr))
-        return np.bincount(rows, weights=data * data, minlength=self.n_spins)
+        with np.errstate(over="ignore"):  # |J| ≳ 1e154: inf, which rms_coupling rescales
+            return np.bincount(rows, weights=data * data, minlength=self.n_spins)
 
 
 # ---- storage helpers -----------------------------------------------------------------
@@ -335,5 +336,27 @@ def build_sample(cfg: SampleConfig, base_dir=".", precision: str = "float64") ->
     )
     if dense is None:
         row_sq = sample.row_sq_sum()
-    sample.scale = {"rms_coupling": float(math.sqrt(np.mean(row_sq))), **parts["scale"]}
+    sample.scale = {"rms_coupling": rms_coupling(sample, row_sq), **parts["scale"]}
     return sample
+
+
+def rms_coupling(sample: Sample, row_sq: np.ndarray) -> float:
+    """sqrt(mean_i Σ_j J_ij²) from the row sums ``row_sq``; when Σ J² overflows (|J| beyond
+    ~1e150) the same sum of (J / max|J|)², times max|J| (row blocks, no full copy)."""
+    rms = float(math.sqrt(np.mean(row_sq)))
+    if math.isfinite(rms):
+        return rms
+    n = sample.n_spins
+    if sample.dense is not None:
+        J = sample.dense
+        scale = float(max(J.max(), -J.min()))
+        total = 0.0
+        step = max(1, DENSE_BLOCK_BYTES // (8 * n))
+        for r0 in range(0, n, step):
+            block = np.asarray(J[r0:r0 + step], dtype=np.float64) / scale
+            total += float(np.einsum("ij,ij->", block, block))
+    else:
+        data = sample.csr[2]
+        scale = float(np.abs(data).max())
+        total = float(np.sum((data / scale) ** 2))
+    return scale * math.sqrt(total / n)

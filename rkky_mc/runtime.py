@@ -61,7 +61,7 @@ def fail_disk_full(exc: DiskFullError):
 def check_output_path(path: str, overwrite: bool) -> Path:
     """The output file may be created (or replaced with --overwrite); raise ConfigError if not."""
     p = Path(path)
-    if p.suffix not in (".h5", ".hdf5"):
+    if not p.name.endswith((".h5", ".hdf5")):  # not p.suffix: a file named ".h5" has none
         raise ConfigError("output.path", path, "must end in .h5 or .hdf5")
     if p.exists():
         if p.is_dir():

@@ -325,3 +325,46 @@ def test_a_million_task_dry_run_streams(tmp_path, numba_env):
     assert first[0].split()[:2] == ["0", "missing"], first
     assert first[4].split()[0] == "4"
     assert elapsed < 30, elapsed  # ~1 s here; generous for a loaded machine
+
+
+# ---- 7. smaller ones -------------------------------------------------------------------------
+
+def test_analyze_counts_the_files_it_skips_and_says_no_raw_warning(tmp_path, finished):
+    import shutil
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    shutil.copy(finished, runs / "good.h5")
+    (runs / "junk.h5").write_text("not a run")
+    cfg, out = write_cfg(tmp_path, "one", anneal=dict(ANNEAL, thermalization=3, sweeps=1))
+    assert invoke("run", cfg, "--quiet").exit_code == 0
+    shutil.copy(out, runs / "one.h5")  # one measurement: undefined ratios (nan), no warning
+    result = CliRunner().invoke(main, ["analyze", str(runs), "--out", str(tmp_path / "a"), "--no-figures"])
+    assert result.exit_code == 0, result.output
+    assert "2 file(s), 1 skipped" in result.stderr, result.stderr
+    assert "RuntimeWarning" not in result.stderr and "Warning:" not in result.stderr, result.stderr
+
+
+def test_an_output_named_dot_h5(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg, _ = write_cfg(tmp_path)
+    result = invoke("run", cfg, "--quiet", "--output", ".h5")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / ".h5").is_file()
+
+
+@pytest.mark.filterwarnings("error")
+def test_couplings_near_1e300_have_a_finite_rms(tmp_path):
+    import numpy as np
+
+    from rkky_mc.config import SampleConfig
+    from rkky_mc.couplings import build_sample
+
+    rng = np.random.default_rng(5)
+    J = np.triu(rng.normal(size=(6, 6)), 1)
+    J = (J + J.T) * 1e300
+    np.save(tmp_path / "J.npy", J)
+    for sparse in ("dense", "csr"):
+        s = build_sample(SampleConfig(model="file", path=str(tmp_path / "J.npy"), sparse=sparse))
+        exact = 1e300 * np.sqrt(np.mean(np.sum((J / 1e300) ** 2, axis=1)))
+        assert np.isclose(s.scale["rms_coupling"], exact, rtol=1e-12), (sparse, s.scale)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+import warnings as _warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,8 +49,8 @@ def analyze(paths, out_dir=None, include_thermalization: bool = False, interp: s
         out = Path(out_dir)
         if out.exists() and not out.is_dir():
             raise ConfigError("--out", str(out_dir), "exists and is not a directory")
-    files = find_run_files(paths, exclude=out_dir, warn=_warn)
-    samples, skipped = [], []
+    samples, skipped = [], []  # skipped: (path, reason), also the files found but not run files
+    files = find_run_files(paths, exclude=out_dir, warn=_warn, skipped=skipped)
     it = files
     if progress:
         from tqdm import tqdm
@@ -72,7 +74,8 @@ def analyze(paths, out_dir=None, include_thermalization: bool = False, interp: s
                           "no run file with measurements to analyse "
                           f"({len(skipped)} file(s) skipped)")
     groups = make_groups(samples, _warn)
-    results = [analyze_group(g, drift_sigma) for g in groups]
+    with _quiet_numpy():
+        results = [analyze_group(g, drift_sigma) for g in groups]
     table, equil, drift = [], [], []
     for r in results:
         table += r.rows
@@ -83,7 +86,8 @@ def analyze(paths, out_dir=None, include_thermalization: bool = False, interp: s
         by_series.setdefault(r.group.series, []).append(r)
     cross, tc = [], []
     for ser in sorted(by_series):
-        c, t = analyze_series(ser, by_series[ser], interp, _warn)
+        with _quiet_numpy():
+            c, t = analyze_series(ser, by_series[ser], interp, _warn)
         cross += c
         tc += t
     group_rows = [_group_row(r) for r in results]
@@ -109,3 +113,15 @@ def analyze(paths, out_dir=None, include_thermalization: bool = False, interp: s
                 result.figures = make_figures(tables, groups, out, keep=keep_figures)
     result.elapsed = time.monotonic() - t0
     return result
+
+
+@contextlib.contextmanager
+def _quiet_numpy():
+    """Undefined ratios of too few measurements (a Binder ratio of q² = 0, a mean of no
+    blocks) are nan in the tables, as documented: numpy's raw RuntimeWarnings about them
+    would only repeat that without saying where."""
+    import numpy as np
+
+    with np.errstate(divide="ignore", invalid="ignore"), _warnings.catch_warnings():
+        _warnings.simplefilter("ignore", RuntimeWarning)
+        yield

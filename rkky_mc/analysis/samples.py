@@ -171,12 +171,13 @@ def _merge(samples: list) -> Sample:
 # ---- finding files ------------------------------------------------------------------------
 
 
-def find_run_files(paths, exclude=None, warn=None) -> list:
+def find_run_files(paths, exclude=None, warn=None, skipped=None) -> list:
     """Run files from files and directories (recursive ``*.h5``/``*.hdf5``; ``*.tmp`` and
     ``*.prev`` checkpoint generations are not matched).  Raises AnalysisError (as a
     ConfigError) for a path that does not exist, an explicit file that is not a run file,
     or when nothing is found.  Files under ``exclude`` (the output directory) are left out;
-    files found in directories that are not rkky_mc run files are skipped with a warning."""
+    files found in directories that are not rkky_mc run files are skipped with a warning
+    (and appended to ``skipped`` as (path, reason))."""
     warn = warn or (lambda msg: None)
     exclude = Path(exclude).resolve() if exclude is not None else None
     found, seen = [], set()
@@ -199,6 +200,8 @@ def find_run_files(paths, exclude=None, warn=None) -> list:
                     check_rkky_mc_file(q)
                 except (OSError, FormatError) as exc:
                     warn(f"skipped {q}: {exc}")
+                    if skipped is not None:  # counted in the summary's "N skipped"
+                        skipped.append((str(q), str(exc)))
                     continue
                 seen.add(rq)
                 found.append(str(q))
