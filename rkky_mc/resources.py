@@ -14,8 +14,8 @@ observables.py, kernels/measure.py):
 * the ensemble: spins and local fields, W·N·itemsize each (W = temperatures × replicas; 3
   components each for Heisenberg), their float64 initial draw, and the copy a checkpoint
   takes of them;
-* measurement rows buffered between commits (at most max_buffer_bytes of arrays, plus
-  Python's per-row overhead) and their stacked copy at a commit;
+* measurement rows buffered between commits (at most max_buffer_bytes of arrays, plus one
+  chunk's block) and their stacked copy at a commit;
 * the link-overlap scratch τ (N × T·P columns, ×9 for Heisenberg, P = R(R−1)/2 pairs).
 
 peak = max(sample build, couplings + ensemble + max(initial draw, commit and measurement
@@ -35,11 +35,13 @@ from .config import Config, ConfigError
 # arrays (measured: 216 MB peak RSS for SK N = 16, of which ~100 MB are loaded before the
 # check; 400 MB of address space suffice under `ulimit -v`)
 BASELINE_BYTES = 256 << 20
-# Simulation.run buffers measurement rows as a list of dicts of small arrays: the Python
-# objects of one row (a dict, 8 arrays, 8 names) cost about this much beyond their data
-ROW_OVERHEAD_BYTES = 1200
+# Simulation.run buffers measurement rows in blocks of one chunk (name -> (m, ...) arrays):
+# the Python objects of a block are negligible beside the data; a chunk holds at most
+# simulation.MAX_CHUNK_ROW_BYTES of rows, which the cap on buffered rows below covers
+ROW_OVERHEAD_BYTES = 0
 # Checkpointer's default cap on buffered row data (simulation.Checkpointer.max_buffer_bytes)
 MAX_BUFFER_BYTES = 256 << 20
+MAX_CHUNK_ROW_BYTES = 16 << 20  # simulation.MAX_CHUNK_ROW_BYTES (one chunk's rows)
 
 
 @dataclass
@@ -164,7 +166,7 @@ def estimate(cfg: Config, base_dir=".") -> MemoryEstimate:
     # ---- measurements, commits
     per_tp = 8 * (9 if heis else 1) + 8 * 3    # overlap, overlap_k2, link, bonds
     row = T * R * (8 * (1 + comps) + 4) + T * P * per_tp + 8
-    rows = min(cfg.n_measurements, MAX_BUFFER_BYTES // max(row, 1) + 1)
+    rows = min(cfg.n_measurements, (MAX_BUFFER_BYTES + MAX_CHUNK_ROW_BYTES) // max(row, 1) + 1)
     buffered = rows * (row + ROW_OVERHEAD_BYTES) + rows * row  # the rows and their stacked copy
     parts["measurement buffer"] = buffered
     link = 0

@@ -368,3 +368,10 @@ def test_couplings_near_1e300_have_a_finite_rms(tmp_path):
         s = build_sample(SampleConfig(model="file", path=str(tmp_path / "J.npy"), sparse=sparse))
         exact = 1e300 * np.sqrt(np.mean(np.sum((J / 1e300) ** 2, axis=1)))
         assert np.isclose(s.scale["rms_coupling"], exact, rtol=1e-12), (sparse, s.scale)
+
+
+def test_the_estimate_follows_the_simulation_constants():
+    from rkky_mc import simulation
+
+    assert resources.MAX_CHUNK_ROW_BYTES == simulation.MAX_CHUNK_ROW_BYTES
+    assert resources.MAX_BUFFER_BYTES == simulation.Checkpointer.__init__.__defaults__[0]
