@@ -70,9 +70,9 @@ def test_checkpoint_frequency_does_not_change_results(tmp_path, reference, run_r
 def test_sigkill_at_random_instants_then_resume(tmp_path, numba_env, run_rkky):
     """≥ 10 SIGKILLs at random instants (fixed seed), each followed by resume.
 
-    The run is long enough (~6-8 s of sweeps, after 0.6-1 s of start-up per process) that
+    The run is long enough (~5 s of compiled sweeps, after 0.6-1 s of start-up per process) that
     the kills land inside it: each attempt advances by at most the kill delay."""
-    anneal = dict(ANNEAL, sweeps=120_000, measure_every=4)
+    anneal = dict(ANNEAL, sweeps=2_000_000, measure_every=200)
     reference = run_rkky(SAMPLE, anneal)
     rng = np.random.default_rng(2024)
     cfg, out = write_config(tmp_path, "killed", SAMPLE, anneal, 0.02)
