@@ -42,7 +42,7 @@ class Ladders:
 
 
 def reference_swaps(energies, betas, st):
-    """The contract of docs/internals.md, in plain Python, on a copy of the state."""
+    """The contract of docs/architecture.md, in plain Python, on a copy of the state."""
     perm, beta_w, rng = st["perm"], st["beta_w"], st["rng"]
     R, T = perm.shape
     for r in range(R):

@@ -23,7 +23,7 @@ The functions return the number of rows written. Python sees the loop only betwe
 
 Composition is cacheable: every kernel is called by name (no function arguments, no closures),
 the move is an integer id and the storage is which function is called. A new move adds one
-branch to ``_ising_pass`` / ``_heisenberg_pass`` (docs/architecture.md).
+branch to each chunk function it applies to (docs/architecture.md, "Adding things").
 """
 from __future__ import annotations
 

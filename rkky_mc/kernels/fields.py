@@ -1,6 +1,6 @@
 """Local fields from scratch and total energies (numba).
 
-Conventions (docs/internals.md): H = −Σ_{i<j} J_ij S_i·S_j − H Σ_i S_i^z, local field
+Conventions (docs/architecture.md): H = −Σ_{i<j} J_ij S_i·S_j − H Σ_i S_i^z, local field
 h_i = Σ_j J_ij S_j + H ẑ (the uniform field is *included* in the z / Ising field).
 
 Summation order is fixed: for walker w and site j, h_j = (Σ_i S_i J_ij, i ascending for dense,

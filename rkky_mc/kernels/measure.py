@@ -2,7 +2,7 @@
 (J²-weighted) and bond overlap (unweighted, CSR).
 
 Numba only: arrays and scalars in, results written into ``out`` arrays.  Layout conventions
-(see docs/internals.md):
+(see docs/architecture.md):
 
 - spins ``(W, N)`` (Ising ±1) or ``sx, sy, sz`` each ``(W, N)`` (Heisenberg unit vectors),
   float64 or float32; every sum is accumulated in float64, except the inner sums of the
