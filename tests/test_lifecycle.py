@@ -114,8 +114,12 @@ def test_fault_inside_commit(tmp_path, reference, numba_env, point):
     assert_same_run(read_h5(out), reference["ising"])
 
 
-def test_sigterm_exits_75_and_resumes_exactly(tmp_path, reference, numba_env):
-    cfg, out = write_config(tmp_path, "term", HEIS_SAMPLE, HEIS_ANNEAL, 600.0)
+def test_sigterm_exits_75_and_resumes_exactly(tmp_path, numba_env, run_rkky):
+    # long enough (~3 s of compiled sweeps) that the signal, 0.3 s after the first
+    # generation, lands inside the run
+    anneal = dict(HEIS_ANNEAL, sweeps=200_000, measure_every=20)
+    k = anneal["measure_every"]
+    cfg, out = write_config(tmp_path, "term", HEIS_SAMPLE, anneal, 600.0)
     proc = subprocess.Popen([sys.executable, "-m", "rkky_mc.cli", "run", str(cfg), "--quiet"],
                             env=numba_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
@@ -133,12 +137,12 @@ def test_sigterm_exits_75_and_resumes_exactly(tmp_path, reference, numba_env):
     with h5py.File(out, "r") as f:
         done = int(f["checkpoint"].attrs["sweeps_done"])
         assert f.attrs["status"] == "running"
-        assert 0 < done < HEIS_ANNEAL["thermalization"] + HEIS_ANNEAL["sweeps"]
-        # every sweep up to the checkpoint is in the time series, nothing after it
-        assert f.attrs["n_valid"] == done
+        assert 0 < done < anneal["thermalization"] + anneal["sweeps"]
+        # every measured sweep up to the checkpoint is in the time series, nothing after it
+        assert f.attrs["n_valid"] == -(-done // k)
     proc = cli(["resume", str(out), "--quiet"], numba_env)
     assert proc.returncode == 0, proc.stderr
-    assert_same_run(read_h5(out), reference["heis"])
+    assert_same_run(read_h5(out), run_rkky(HEIS_SAMPLE, anneal))
 
 
 def _interrupted_copy(tmp_path, numba_env, name):
