@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
-import types
 
 import numba
 import numpy as np
@@ -22,7 +20,6 @@ from click.testing import CliRunner
 from numba import njit
 
 from rkky_mc.bench import bench_command, c_reference
-from rkky_mc.bench.overhead import _time_in
 from rkky_mc.bench.process import bench_startup, kernel_cache_is_empty
 from rkky_mc.bench.report import TARGETS, format_table
 from rkky_mc.config import from_dict
@@ -114,29 +111,6 @@ def test_bench_quick_json_reports_every_figure():
     assert len(names) == len(set(names)) == n_targets
     assert all(t["value"] is None or math.isfinite(t["value"]) for t in res["targets"])
     assert "targets:" in format_table(res)
-
-
-def test_time_in_clocks_a_method_or_a_module_function_and_restores_it():
-    class Walker:
-        def step(self, x):
-            time.sleep(0.01)
-            return 2 * x
-
-    def fail():
-        time.sleep(0.01)
-        raise RuntimeError("boom")
-
-    module = types.SimpleNamespace(fail=fail)
-    plain = Walker.step
-    with _time_in(Walker, "step") as clock, _time_in(module, "fail") as fail_clock:
-        assert Walker().step(3) == 6 and Walker().step(1) == 2
-        with pytest.raises(RuntimeError, match="boom"):
-            module.fail()  # an exception still counts its time
-    assert Walker.step is plain and module.fail is fail
-    assert 0.02 <= clock.total < 1.0 and 0.01 <= fail_clock.total < 1.0
-    counted = clock.total
-    Walker().step(0)  # after the block, calls are no longer counted
-    assert clock.total == counted
 
 
 def test_kernel_cache_is_empty_looks_for_numba_index_files(tmp_path, monkeypatch):

@@ -2,41 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 from .. import kernels as _kernels  # noqa: F401  (first: numba's threading settings, cache dir)
 from .cases import _ising_kernel
 from .probes import _config, _median_timing, _simulation, _Timer
 from .report import TARGETS
-
-
-@contextlib.contextmanager
-def _time_in(owner, name):
-    """Total wall time spent in ``owner.name`` (a method of a class, or a function of a module
-    looked up there at call time) while the block runs (``.total``, s)."""
-
-    class Clock:
-        total = 0.0
-
-    clock = Clock()
-    plain = getattr(owner, name)
-
-    def timed(*args, **kwargs):
-        t0 = time.perf_counter()
-        try:
-            return plain(*args, **kwargs)
-        finally:
-            clock.total += time.perf_counter() - t0
-
-    setattr(owner, name, timed)
-    try:
-        yield clock
-    finally:
-        setattr(owner, name, plain)
 
 
 def bench_run_overhead(quick: bool) -> dict:
