@@ -18,14 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .moves import MOVES, UPDATES
+from .spins import SPIN_TYPES
+
 KF_FREE_ELECTRON_FCC = (12.0 * math.pi**2) ** (1.0 / 3.0)  # k_F a of a monovalent fcc metal
 
 MODELS = ("rkky", "sk", "ea", "file")
-SPINS = ("ising", "heisenberg")
+SPINS = tuple(SPIN_TYPES)
 LATTICES = ("fcc", "continuum")
 NORMALIZE = ("nn", "none")
 EA_DISTRIBUTIONS = ("gaussian", "pm1")
-UPDATES = ("metropolis", "heatbath")
 PRECISIONS = ("float64", "float32")
 
 # upper bound of thermalization + sweeps (also after `resume --sweeps`): sweep counts stay
@@ -368,9 +370,10 @@ def validate(cfg: Config) -> None:
     _int("anneal.measure_every", a.measure_every, lo=1)
     _choice("anneal.update", a.update, UPDATES)
     _int("anneal.overrelaxation", a.overrelaxation, lo=0)
-    if a.overrelaxation and s.spin != "heisenberg":
+    if a.overrelaxation and s.spin not in MOVES["overrelaxation"].spins():
+        spins = " or ".join(repr(n) for n in MOVES["overrelaxation"].spins())
         raise ConfigError("anneal.overrelaxation", a.overrelaxation,
-                          "over-relaxation needs sample.spin = 'heisenberg'; use 0")
+                          f"over-relaxation needs sample.spin = {spins}; use 0")
     _int("anneal.seed", a.seed, lo=0)
     _bool("anneal.link_overlap", a.link_overlap)
     _choice("anneal.precision", a.precision, PRECISIONS)

@@ -34,27 +34,16 @@ def wave_phases(sample):
 
 
 def measure(sim) -> dict:
-    """One row of every time series from the current state of ``sim`` (a Simulation)."""
+    """One row of every time series from the current state of ``sim`` (a Simulation): the
+    reference the compiled chunks are tested against. The spin type computes the rows that
+    depend on the spin's components (rkky_mc/spins/)."""
     T, R, P, N = sim.T, sim.R, sim.P, sim.N
     perm = sim.perm
     energy = sim.energies[perm].T / N  # (T, R)
     walker = (perm - (np.arange(R) * T)[:, None]).T.astype(np.int32)
-    qk2 = np.zeros((T, P))
+    mag, q, qk2 = sim.spin.reference_magnetization_overlap(sim)
     link = np.full((T, P), np.nan)
     bonds = np.full((T, P), np.nan)
-    if sim.heisenberg:
-        mag = np.zeros((T, R, 3))
-        kmeasure.heisenberg_magnetization(sim.sx, sim.sy, sim.sz, perm, mag)
-        q = np.zeros((T, P, 3, 3))
-        if P:
-            kmeasure.heisenberg_overlap(sim.sx, sim.sy, sim.sz, perm, sim.pair_a, sim.pair_b,
-                                        sim.cosk, sim.sink, q, qk2)
-    else:
-        mag = np.zeros((T, R))
-        kmeasure.ising_magnetization(sim.spins, perm, mag)
-        q = np.zeros((T, P))
-        if P:
-            kmeasure.ising_overlap(sim.spins, perm, sim.pair_a, sim.pair_b, sim.cosk, sim.sink, q, qk2)
     if P and sim.cfg.anneal.link_overlap:
         link, bonds = link_overlaps(sim)
     return {
@@ -84,19 +73,7 @@ def link_overlap(sim) -> np.ndarray:
     The kernels take the couplings themselves and square them on the fly: no J∘J copy."""
     out = np.zeros((sim.T, sim.P))
     k2 = k2_total(sim) if sim.J is not None else -1.0
-    if sim.heisenberg:
-        spins = (sim.sx, sim.sy, sim.sz)
-        if sim.J is not None:
-            kmeasure.heisenberg_link_overlap_dense(sim.J, *spins, sim.perm, sim.pair_a, sim.pair_b, out,
-                                                   k2)
-        else:
-            kmeasure.heisenberg_link_overlap_csr(*sim.csr, *spins, sim.perm, sim.pair_a, sim.pair_b, out)
-    else:
-        if sim.J is not None:
-            kmeasure.ising_link_overlap_dense(sim.J, sim.spins, sim.perm, sim.pair_a, sim.pair_b, out,
-                                              k2)
-        else:
-            kmeasure.ising_link_overlap_csr(*sim.csr, sim.spins, sim.perm, sim.pair_a, sim.pair_b, out)
+    sim.spin.reference_link_overlap(sim, out, k2)
     return out
 
 
@@ -107,10 +84,5 @@ def link_overlaps(sim) -> tuple:
         return link_overlap(sim), np.full((sim.T, sim.P), np.nan)
     out = np.zeros((sim.T, sim.P))
     bonds = np.zeros((sim.T, sim.P))
-    if sim.heisenberg:
-        kmeasure.heisenberg_link_overlaps_csr(*sim.csr, sim.sx, sim.sy, sim.sz, sim.perm,
-                                              sim.pair_a, sim.pair_b, out, bonds)
-    else:
-        kmeasure.ising_link_overlaps_csr(*sim.csr, sim.spins, sim.perm, sim.pair_a, sim.pair_b,
-                                         out, bonds)
+    sim.spin.reference_link_overlaps_csr(sim, out, bonds)
     return out, bonds

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SPINS = ("ising", "heisenberg")
+from .spins import SPIN_TYPES
+
+SPINS = tuple(SPIN_TYPES)
 
 # placeholder in ``units``: replaced by the model's energy unit (hdf5.ENERGY_UNITS)
 ENERGY_UNIT = "{energy_unit}"

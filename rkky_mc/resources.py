@@ -29,7 +29,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .config import Config, ConfigError
+from .observables_registry import REGISTRY
+from .spins import spin_type
 
 # interpreter, numpy, numba/llvmlite, h5py: what a tiny run's process holds besides its
 # arrays (measured: 216 MB peak RSS for SK N = 16, of which ~100 MB are loaded before the
@@ -123,7 +127,7 @@ def estimate(cfg: Config, base_dir=".") -> MemoryEstimate:
     if N is None:
         return est
     item = 4 if a.precision == "float32" else 8
-    heis = s.spin == "heisenberg"
+    spin = spin_type(s.spin)
     T, R = len(a.temperatures), a.replicas
     W, P = T * R, R * (R - 1) // 2
     parts = est.parts
@@ -158,20 +162,19 @@ def estimate(cfg: Config, base_dir=".") -> MemoryEstimate:
     parts["sample build"] = build
 
     # ---- the ensemble
-    comps = 3 if heis else 1
-    state = 2 * comps * W * N * item + 8 * (R * N + 6 * N) + 64 * W
-    init = (32 if heis else 16) * W * N
+    state = spin.arrays_per_spin * W * N * item + 8 * (R * N + 6 * N) + 64 * W
+    init = 8 * (spin.components + 1) * W * N  # the float64 draw and its normalisation
     parts["spins and fields"] = state
 
     # ---- measurements, commits
-    per_tp = 8 * (9 if heis else 1) + 8 * 3    # overlap, overlap_k2, link, bonds
-    row = T * R * (8 * (1 + comps) + 4) + T * P * per_tp + 8
+    row = sum(int(np.prod(o.row_shape(spin.name, T, R, P), dtype=np.int64)) * np.dtype(o.dtype).itemsize
+              for name, o in REGISTRY.items() if name in spin.chunk_series)
     rows = min(cfg.n_measurements, (MAX_BUFFER_BYTES + MAX_CHUNK_ROW_BYTES) // max(row, 1) + 1)
     buffered = rows * (row + ROW_OVERHEAD_BYTES) + rows * row  # the rows and their stacked copy
     parts["measurement buffer"] = buffered
     link = 0
     if a.link_overlap and P:
-        C = T * P * (9 if heis else 1)
+        C = T * P * spin.components ** 2
         cols = 512 // item                       # kernels.measure._col_blocks
         n_cb = -(-C // cols)
         width = (-(-C // n_cb) + 3) // 4 * 4

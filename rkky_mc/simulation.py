@@ -26,15 +26,13 @@ import numpy as np
 from . import __version__, aligned, checkpoint, observables, provenance
 from .config import Config
 from .couplings import Sample
+from .drivers import DRIVERS
 from .io import RunLayout, recorder_for
-from .kernels import chunk as kchunk
-from .kernels import fields as kfields
-from .kernels import heisenberg as kheis
-from .kernels import ising as kising
-from .kernels import tempering as ktemp
 from .kernels.measure import ladder_pairs
 from .kernels.rng import seed_streams
-from .kernels.schedule import random_sites
+from .moves import MOVES
+from .observables_registry import REGISTRY
+from .spins import spin_type
 
 # float32 runs recompute the local fields from scratch before every sweep s > 0 with
 # s % FIELD_REFRESH_SWEEPS == 0 (a function of sweeps_done only: an interrupted and resumed run
@@ -76,21 +74,14 @@ class Simulation:
         self.R = a.replicas
         self.W = self.T * self.R
         self.N = sample.n_spins
-        self.heisenberg = sample.spin == "heisenberg"
-        self.heatbath = a.update == "heatbath"
+        # the seams (docs/architecture.md): the spin type owns the spin arrays, their
+        # kernels and shapes; the driver the temperature bookkeeping; the move is an id
+        self.spin = spin_type(sample.spin)
+        self.driver = DRIVERS["pt"]
+        self.move = MOVES[a.update]
+        self.heatbath = self.move is MOVES["heatbath"]
         self.overrelaxation = a.overrelaxation
         self.dtype = np.float32 if a.precision == "float32" else np.float64
-        # dense couplings: the order in which moves reach the fields (same bits; which is
-        # fastest depends on N, the precision and, for Ising, each walker's acceptance)
-        itemsize = np.dtype(self.dtype).itemsize
-        if self.heisenberg:
-            self._dense_mode = kheis.dense_batch_mode(self.N, itemsize)
-        else:
-            self._defer_from = kising.deferred_min_acceptance(self.N, itemsize)
-            self._walker_outer_below = kising.walker_outer_max_acceptance(self.N, itemsize)
-            first = kising.DEFERRED if self._defer_from <= 0.0 else kising.SITE_OUTER
-            self._dense_mode = np.full(self.W, first, dtype=np.uint8)
-            self._flips_seen = np.zeros(self.W, dtype=np.int64)
         self.H = float(sample.field)
         self.pair_a, self.pair_b = ladder_pairs(self.R)
         self.P = len(self.pair_a)
@@ -107,6 +98,9 @@ class Simulation:
             self.J = None
             self.csr = (indptr, indices, np.ascontiguousarray(data, dtype=self.dtype))
         self.cosk, self.sink = observables.wave_phases(sample)
+        # dense couplings: the order in which moves reach the fields (same bits; which is
+        # fastest depends on N, the precision and, for Ising, each walker's acceptance)
+        self.spin.prepare(self)
 
         self.sweeps_done = 0
         self._chunk_cache = None
@@ -114,130 +108,37 @@ class Simulation:
 
     # ---- set-up ---------------------------------------------------------------------
     def _init_state(self, seed_sequence: np.random.SeedSequence):
-        W, N, T, R, dt = self.W, self.N, self.T, self.R, self.dtype
+        W, N, R = self.W, self.N, self.R
         s_walk, s_ladder, s_sites, s_init = seed_sequence.spawn(4)
         self.rng_walkers = seed_streams(s_walk, W)
-        self.rng_ladders = seed_streams(s_ladder, R)
+        self.driver.allocate(self, s_ladder)
         self.rng_sites = seed_streams(s_sites, R)
-        init = np.random.default_rng(s_init)
-        if self.heisenberg:
-            v = init.normal(size=(3, W, N))
-            v /= np.linalg.norm(v, axis=0)
-            self.sx, self.sy, self.sz = (aligned.asarray(c, dt) for c in v)
-            self.hx, self.hy, self.hz = (aligned.zeros((W, N), dt) for _ in range(3))
-            self.spins = self.fields = None
-        else:
-            self.spins = aligned.asarray(np.where(init.random((W, N)) < 0.5, -1.0, 1.0), dt)
-            self.fields = aligned.zeros((W, N), dt)
-            self.sx = self.sy = self.sz = self.hx = self.hy = self.hz = None
-        self.perm = np.arange(W, dtype=np.int64).reshape(R, T)
-        self.beta_w = np.tile(self.betas, R).astype(np.float64)
-        self.n_accepted = np.zeros((R, max(T - 1, 0)), dtype=np.int64)
-        self.half_trips = np.zeros(R, dtype=np.int64)
-        self.direction = np.zeros(W, dtype=np.int64)
+        self.spin.allocate(self, np.random.default_rng(s_init))
         self.flips = np.zeros(W, dtype=np.int64)
         self.energies = np.zeros(W, dtype=np.float64)
         self._sites_seq = np.arange(N, dtype=np.int64)
         self._sites_rand = np.zeros((self.R, N), dtype=np.int64)  # one row per ladder
-        self._make_views()
+        self._ladders = None  # per-ladder views, made on first use (spin.make_views)
         self.recompute_fields()
-
-    def _make_views(self):
-        """Per-ladder views of the walker arrays (the Ising Metropolis sweep runs ladder by
-        ladder). The state arrays are only ever updated in place, so the views stay valid."""
-        if self.heisenberg:
-            self._ladders = []
-            return
-        T = self.T
-        self._ladders = [
-            tuple(a[r * T:(r + 1) * T] for a in (self.spins, self.fields, self.beta_w,
-                                                 self.rng_walkers, self.flips,
-                                                 self._dense_mode))
-            for r in range(self.R)
-        ]
 
     # ---- kernels --------------------------------------------------------------------
     def recompute_fields(self):
         """Local fields from scratch (removes the rounding drift of incremental updates)."""
-        H = self.dtype(self.H)
-        if self.heisenberg:
-            if self.J is not None:
-                kfields.local_fields3_dense(self.J, self.sx, self.sy, self.sz, H, self.hx, self.hy, self.hz)
-            else:
-                kfields.local_fields3_csr(*self.csr, self.sx, self.sy, self.sz, H, self.hx, self.hy, self.hz)
-        else:
-            if self.J is not None:
-                kfields.local_fields_dense(self.J, self.spins, H, self.fields)
-            else:
-                kfields.local_fields_csr(*self.csr, self.spins, H, self.fields)
+        self.spin.recompute_fields(self)
         self.update_energies()
 
     def update_energies(self):
         """Total energy of every walker from its local fields (units of J0)."""
-        H = float(self.H)
-        if self.heisenberg:
-            kfields.heisenberg_energies(self.sx, self.sy, self.sz, self.hx, self.hy, self.hz, H, self.energies)
-        else:
-            kfields.ising_energies(self.spins, self.fields, H, self.energies)
+        self.spin.update_energies(self)
 
     def sweep(self):
-        """One Monte Carlo sweep of every walker, over-relaxation, then tempering swaps."""
+        """One Monte Carlo sweep of every walker, over-relaxation, then the driver's step
+        (tempering swaps): the sweep-by-sweep reference of the compiled chunks."""
         if self.refresh_due():
             self.recompute_fields()
-        if self.heisenberg:
-            args = (self.sx, self.sy, self.sz, self.hx, self.hy, self.hz)
-            if self.J is not None:
-                kheis.heisenberg_sweep_dense(self.J, *args, self.beta_w, self._sites_seq,
-                                             self.rng_walkers, self.heatbath, self.flips,
-                                             self._dense_mode)
-                for _ in range(self.overrelaxation):
-                    kheis.heisenberg_overrelax_dense(self.J, *args, self._sites_seq,
-                                                     self._dense_mode)
-            else:
-                kheis.heisenberg_sweep_csr(*self.csr, *args, self.beta_w, self._sites_seq,
-                                           self.rng_walkers, self.heatbath, self.flips)
-                for _ in range(self.overrelaxation):
-                    kheis.heisenberg_overrelax_csr(*self.csr, *args, self._sites_seq)
-            kfields.heisenberg_energies(*args, self.H, self.energies)
-        else:
-            if self.heatbath:
-                if self.J is not None:
-                    kising.ising_sweep_dense(self.J, self.spins, self.fields, self.beta_w,
-                                             self._sites_seq, self.rng_walkers, True, self.flips,
-                                             self._dense_mode)
-                else:
-                    kising.ising_sweep_csr(*self.csr, self.spins, self.fields, self.beta_w,
-                                           self._sites_seq, self.rng_walkers, True, self.flips)
-            # Metropolis: random sites, one sequence per ladder. With one sequence for all
-            # walkers, zero-field free spins of two ladders would flip together and their
-            # overlap would never decorrelate.
-            elif self.J is None:  # sparse: sites, sweeps and energies in one compiled call
-                kising.ising_metropolis_sweep_csr(*self.csr, self.spins, self.fields,
-                                                  self.beta_w, self._sites_rand,
-                                                  self.rng_sites, self.rng_walkers, self.flips,
-                                                  self.H, self.energies)
-            else:
-                for r, (spins, fields, beta_w, rng, flips, batch) in enumerate(self._ladders):
-                    sites = self._sites_rand[r]
-                    random_sites(self.rng_sites, r, sites)
-                    kising.ising_sweep_dense(self.J, spins, fields, beta_w, sites, rng, False,
-                                             flips, batch)
-            if self.heatbath or self.J is not None:
-                kfields.ising_energies(self.spins, self.fields, self.H, self.energies)
-            if self.J is not None:
-                self.choose_dense_modes()
-        if self.T > 1:
-            ktemp.tempering_swaps(self.energies, self.betas, self.perm, self.beta_w, self.rng_ladders,
-                                  self.n_accepted, self.direction, self.half_trips)
+        self.spin.reference_moves(self)
+        self.driver.step(self)
         self.sweeps_done += 1
-
-    def choose_dense_modes(self):
-        """Ising, dense: the order of each walker's moves in the next sweep from its acceptance
-        in the sweep just done: walker-outer below ``_walker_outer_below``, else deferred from
-        ``_defer_from``, else site-outer (kernels/ising.py, WALKER_OUTER_MAX_ACCEPTANCE).
-        Affects speed only, never the results."""
-        kising.choose_modes(self.flips, self._flips_seen, self._dense_mode,
-                            self._defer_from * self.N, self._walker_outer_below * self.N)
 
     def refresh_due(self) -> bool:
         """Whether the next sweep starts with a from-scratch field recomputation (float32)."""
@@ -250,9 +151,9 @@ class Simulation:
 
     # ---- state (checkpoints) ---------------------------------------------------------
     def state_names(self) -> list[str]:
-        spin = ["sx", "sy", "sz", "hx", "hy", "hz"] if self.heisenberg else ["spins", "fields"]
-        return spin + ["perm", "beta_w", "rng_walkers", "rng_ladders", "rng_sites",
-                       "n_accepted", "half_trips", "direction", "flips"]
+        """The checkpoint array names: the spin type's, the driver's and the walkers'."""
+        return (list(self.spin.state_arrays) + list(self.driver.state_arrays)
+                + ["rng_walkers", "rng_sites", "flips"])
 
     def state_dict(self) -> dict:
         """Everything needed to continue bit for bit (copies)."""
@@ -269,60 +170,28 @@ class Simulation:
                 raise ValueError(f"checkpoint array {name}: {value.shape} {value.dtype}, "
                                  f"this run needs {current.shape} {current.dtype}")
             current[...] = value  # in place: the per-ladder views stay valid
-        if not self.heisenberg:
-            self._flips_seen[:] = self.flips
+        self.spin.after_load(self)
         self.sweeps_done = int(state["sweeps_done"])
         self.update_energies()
 
     # ---- the schedule ---------------------------------------------------------------
     def _chunk_kernel_args(self):
-        """(kernel, leading args) of this run's compiled chunk (kernels/chunk.py): the
+        """(kernel, leading args, tail) of this run's compiled chunk (kernels/chunk.py): the
         arguments that stay the same from chunk to chunk, in the kernel's order."""
         a = self.cfg.anneal
-        update = kchunk.HEATBATH if self.heatbath else kchunk.METROPOLIS
         refresh = FIELD_REFRESH_SWEEPS if self.dtype is np.float32 else 0
-        H_field, H = self.dtype(self.H), float(self.H)
-        coupling = (self.J,) if self.J is not None else self.csr
         tail = (self.pair_a, self.pair_b, self.cosk, self.sink, bool(a.link_overlap))
         if self.J is not None:
             tail = tail + (observables.k2_total(self) if a.link_overlap and self.P else -1.0,)
-        if self.heisenberg:
-            spins = (self.sx, self.sy, self.sz, self.hx, self.hy, self.hz)
-            state = (self.energies, self.beta_w, self.betas, self.perm, self.rng_walkers,
-                     self.rng_ladders, self._sites_seq, self.flips)
-            if self.J is not None:
-                state = state + (np.int64(self._dense_mode),)
-            rest = (self.n_accepted, self.direction, self.half_trips, H_field, H, update,
-                    int(self.overrelaxation), refresh)
-            kernel = kchunk.heisenberg_chunk_dense if self.J is not None else kchunk.heisenberg_chunk_csr
-        else:
-            spins = (self.spins, self.fields)
-            state = (self.energies, self.beta_w, self.betas, self.perm, self.rng_walkers,
-                     self.rng_ladders, self.rng_sites, self._sites_seq, self._sites_rand,
-                     self.flips)
-            if self.J is not None:
-                state = state + (self._flips_seen, self._dense_mode, self._defer_from * self.N,
-                                 self._walker_outer_below * self.N)
-            rest = (self.n_accepted, self.direction, self.half_trips, H_field, H, update, refresh)
-            kernel = kchunk.ising_chunk_dense if self.J is not None else kchunk.ising_chunk_csr
-        return kernel, coupling + spins + state + rest, tail
+        return self.spin.chunk_kernel_args(self, self.move.chunk_id, refresh, tail)
 
     def row_buffers(self, n_rows: int) -> dict:
-        """Empty measurement rows: name -> (n_rows, ...) array (observables.py gives the
-        shapes per spin type)."""
-        T, R, P = self.T, self.R, self.P
-        vec = (3,) if self.heisenberg else ()
-        ten = (3, 3) if self.heisenberg else ()
-        return {
-            "energy": np.empty((n_rows, T, R)),
-            "magnetization": np.empty((n_rows, T, R) + vec),
-            "overlap": np.empty((n_rows, T, P) + ten),
-            "overlap_k2": np.empty((n_rows, T, P)),
-            "link_overlap": np.empty((n_rows, T, P)),
-            "link_overlap_bonds": np.empty((n_rows, T, P)),
-            "walker": np.empty((n_rows, T, R), dtype=np.int32),
-            "sweep": np.empty(n_rows, dtype=np.int64),
-        }
+        """Empty measurement rows of the series the chunk functions write: name -> (n_rows,
+        ...) arrays, shapes and dtypes from the observables registry."""
+        T, R, P, spin = self.T, self.R, self.P, self.spin.name
+        return {name: np.empty((n_rows,) + REGISTRY[name].row_shape(spin, T, R, P),
+                               dtype=REGISTRY[name].dtype)
+                for name in self.spin.chunk_series}
 
     def run_chunk(self, n_sweeps: int) -> dict:
         """``n_sweeps`` sweeps in one compiled call (kernels/chunk.py); returns the block of
@@ -332,9 +201,7 @@ class Simulation:
         n_rows = (s0 + n_sweeps - 1) // k - (s0 - 1) // k  # s in [s0, s0 + n) with s % k == 0
         rows = self.row_buffers(n_rows)
         kernel, head, tail = self._chunk_args
-        written = kernel(*head, s0, n_sweeps, k, *tail, rows["energy"], rows["magnetization"],
-                         rows["overlap"], rows["overlap_k2"], rows["link_overlap"],
-                         rows["link_overlap_bonds"], rows["walker"], rows["sweep"])
+        written = kernel(*head, s0, n_sweeps, k, *tail, *rows.values())
         assert written == n_rows
         self.sweeps_done = s0 + n_sweeps
         return rows
@@ -387,11 +254,8 @@ class Simulation:
         return True
 
     def tempering_stats(self) -> dict:
-        return {
-            "n_accepted": self.n_accepted.copy(),
-            "n_attempted": int(self.sweeps_done),
-            "half_trips": self.half_trips.copy(),
-        }
+        """The driver's statistics for the next commit (``/tempering``)."""
+        return self.driver.statistics(self)
 
 
 def stack_rows(buffer: list[dict]) -> dict:
@@ -481,9 +345,7 @@ def estimated_sweep_ns(sim: Simulation) -> float:
     else:
         indptr = sim.csr[0]
         row = float(indptr[-1] - indptr[0]) / max(sim.N, 1)
-    per_update = 8.0 + 0.3 * 0.4 * row
-    if sim.heisenberg:
-        per_update = 3.0 * per_update * (1 + sim.overrelaxation) + 40.0
+    per_update = sim.spin.cost_per_update_ns(sim, 8.0 + 0.3 * 0.4 * row)
     return sim.W * sim.N * per_update
 
 
@@ -541,7 +403,7 @@ def estimated_file_bytes(cfg: Config, sample: Sample) -> tuple[int, int]:
 
     T, R, N = len(cfg.anneal.temperatures), cfg.anneal.replicas, sample.n_spins
     W, P = T * R, R * (R - 1) // 2
-    per_spin = 6 if sample.spin == "heisenberg" else 2  # components of spin and local field
+    per_spin = spin_type(sample.spin).arrays_per_spin  # components of spin and local field
     itemsize = 4 if cfg.anneal.precision == "float32" else 8
     state = W * N * per_spin * itemsize + W * (8 * 8 + 4 * 8) + R * 2 * 32
     if cfg.output.store_couplings:

@@ -18,6 +18,7 @@ import numpy as np
 
 from .analysis.samples import measurement_series
 from .info import log_windows
+from .spins import spin_type
 
 N_BLOCKS = 32
 # the last two log windows are compared at every T for e and q² (2T tests): each at the
@@ -40,11 +41,9 @@ def two_sided_z(p: float) -> float:
     return 0.5 * (lo + hi)
 
 
-def binder_ratio(q2, q4, heisenberg: bool):
-    """g from ⟨q²⟩ and ⟨q⁴⟩ (arrays broadcast)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.asarray(q4) / np.asarray(q2) ** 2
-    return 0.5 * (11.0 - 9.0 * r) if heisenberg else 0.5 * (3.0 - r)
+def binder_ratio(q2, q4, spin: str):
+    """g from ⟨q²⟩ and ⟨q⁴⟩ (arrays broadcast), by the formula of the spin type ``spin``."""
+    return spin_type(spin).binder_ratio(q2, q4)
 
 
 def block_jackknife(series: dict, estimator, n_blocks: int = N_BLOCKS):
@@ -91,7 +90,6 @@ def summarize(run) -> RunSummary | None:
     sweeps = np.asarray(run.timeseries.get("sweep", np.zeros(0)), dtype=np.int64)
     if sweeps.size == 0:
         return None
-    heis = run.spin == "heisenberg"
     N = int(run.sample.get("N", 0))
     therm = int(run.config.get("anneal", {}).get("thermalization", 0))
     series = measurement_series(run)
@@ -104,7 +102,7 @@ def summarize(run) -> RunSummary | None:
     mabs = block_jackknife({"m": used["mabs"]}, lambda m: m["m"], n_blocks)
     chi = block_jackknife({"q2": used["q2"]}, lambda m: N * m["q2"], n_blocks)
     g = block_jackknife({"q2": used["q2"], "q4": used["q4"]},
-                        lambda m: binder_ratio(m["q2"], m["q4"], heis), n_blocks)
+                        lambda m: binder_ratio(m["q2"], m["q4"], run.spin), n_blocks)
     acc = run.tempering.get("swap_acceptance")
     T = run.temperatures.size
     acc = (np.full(max(T - 1, 0), np.nan) if acc is None or np.size(acc) == 0

@@ -71,10 +71,10 @@ def test_infinite_temperature_chi_sg_and_binder(spin):
 
 
 def test_binder_formula():
-    assert binder_ratio(1.0, 1.0, False) == pytest.approx(1.0)     # |q| = 1: ordered
-    assert binder_ratio(1.0, 3.0, False) == pytest.approx(0.0)     # Gaussian q
-    assert binder_ratio(1.0, 11.0 / 9.0, True) == pytest.approx(0.0)
-    assert binder_ratio(1.0, 1.0, True) == pytest.approx(1.0)
+    assert binder_ratio(1.0, 1.0, "ising") == pytest.approx(1.0)     # |q| = 1: ordered
+    assert binder_ratio(1.0, 3.0, "ising") == pytest.approx(0.0)     # Gaussian q
+    assert binder_ratio(1.0, 11.0 / 9.0, "heisenberg") == pytest.approx(0.0)
+    assert binder_ratio(1.0, 1.0, "heisenberg") == pytest.approx(1.0)
 
 
 def test_equilibration_verdict_flags_a_drift_and_passes_a_stationary_series():

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..spins import spin_type
 from . import estimators as stats
 from .groups import Group
 from .samples import EA_HALF_Z, SERIES_NAMES
@@ -48,10 +49,7 @@ def _observables(group, q: dict, betas, heis: bool) -> dict:
     out["chi_sg"] = stats.jk_apply(lambda a: N * a, q["q2"])
     if group.model == "sk":  # mean field: χ_SG ∝ N^(1/3) at T_c (Ising and vector spins)
         out["chi_sg_scaled"] = stats.jk_apply(lambda a: N ** (2.0 / 3.0) * a, q["q2"])
-    if heis:
-        out["binder"] = stats.jk_apply(lambda a, b: 0.5 * (11.0 - 9.0 * b / (a * a)), q["q2"], q["q4"])
-    else:
-        out["binder"] = stats.jk_apply(lambda a, b: 0.5 * (3.0 - b / (a * a)), q["q2"], q["q4"])
+    out["binder"] = stats.jk_apply(spin_type(group.spin).binder_ratio, q["q2"], q["q4"])
     if "qk2" in q and group.L:
         L = float(group.L)
         denom = 2.0 * math.sin(math.pi / L)          # 2 sin(k_min/2), k_min = 2π/L

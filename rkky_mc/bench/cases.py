@@ -111,7 +111,7 @@ def _ising_kernel(sim):
             else:
                 kising.ising_sweep_csr(*sim.csr, s, f, b, sites[r], g, False, fl)
         if sim.J is not None:
-            sim.choose_dense_modes()  # as Simulation.sweep does (a few µs)
+            sim.spin.choose_dense_modes(sim)  # as Simulation.sweep does (a few µs)
     return run
 
 

@@ -43,7 +43,7 @@ def _cases(quick: bool) -> list:
 
 def _sweeps_for(sim, quick: bool) -> int:
     """Sweeps per timed run: about 0.05 s (quick) or 0.25 s of updates at ~10 ns each."""
-    updates = sim.N * sim.W * (3.0 if sim.heisenberg else 1.0)
+    updates = sim.N * sim.W * float(sim.spin.components)
     return max(4, int((0.5e7 if quick else 2.5e7) / updates))
 
 
@@ -129,7 +129,7 @@ def bench_full_runs(quick: bool, c_binaries: dict | None = None) -> list:
             continue
         sim = case.sim
         rec = {"name": case.name, "N": sim.N, "T": sim.T, "R": sim.R,
-               "spin": "heisenberg" if sim.heisenberg else "ising",
+               "spin": sim.spin.name,
                "measure_every": sim.cfg.anneal.measure_every,
                "link_overlap": bool(sim.cfg.anneal.link_overlap),
                "ns": statistics.median(case.ns), "ns_rounds": case.ns, "sweeps": case.n}

@@ -1,0 +1,128 @@
+"""Classical Heisenberg spins, unit 3-vectors: state ``sx, sy, sz, hx, hy, hz`` (W, N);
+kernels in kernels/heisenberg.py."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import aligned
+from .base import SpinType
+
+
+class Heisenberg(SpinType):
+    name = "heisenberg"
+    components = 3
+    spin_arrays = ("sx", "sy", "sz")
+    field_arrays = ("hx", "hy", "hz")
+    vector_axes = (3,)
+    tensor_axes = (3, 3)
+    log_states_per_spin = math.log(4.0 * math.pi)
+    moves = ("metropolis", "heatbath", "overrelaxation")
+
+    def binder_ratio(self, q2, q4):
+        # q² = Σ_{μν} q_{μν}² of the 3×3 overlap tensor: 9 Gaussian components give
+        # ⟨q⁴⟩/⟨q²⟩² = 11/9, hence g = ½(11 − 9⟨q⁴⟩/⟨q²⟩²)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return 0.5 * (11.0 - 9.0 * np.asarray(q4) / np.asarray(q2) ** 2)
+
+    def allocate(self, sim, init):
+        v = init.normal(size=(3, sim.W, sim.N))
+        v /= np.linalg.norm(v, axis=0)
+        sim.sx, sim.sy, sim.sz = (aligned.asarray(c, sim.dtype) for c in v)
+        sim.hx, sim.hy, sim.hz = (aligned.zeros((sim.W, sim.N), sim.dtype) for _ in range(3))
+
+    def prepare(self, sim):
+        from ..kernels import heisenberg as kheis
+
+        sim._dense_mode = kheis.dense_batch_mode(sim.N, np.dtype(sim.dtype).itemsize)
+
+    def make_views(self, sim):
+        return []
+
+    def _spins(self, sim):
+        return (sim.sx, sim.sy, sim.sz, sim.hx, sim.hy, sim.hz)
+
+    def recompute_fields(self, sim):
+        from ..kernels import fields as kfields
+
+        H = sim.dtype(sim.H)
+        if sim.J is not None:
+            kfields.local_fields3_dense(sim.J, sim.sx, sim.sy, sim.sz, H, sim.hx, sim.hy, sim.hz)
+        else:
+            kfields.local_fields3_csr(*sim.csr, sim.sx, sim.sy, sim.sz, H, sim.hx, sim.hy,
+                                      sim.hz)
+
+    def update_energies(self, sim):
+        from ..kernels import fields as kfields
+
+        kfields.heisenberg_energies(*self._spins(sim), float(sim.H), sim.energies)
+
+    def reference_moves(self, sim):
+        from ..kernels import fields as kfields
+        from ..kernels import heisenberg as kheis
+
+        args = self._spins(sim)
+        if sim.J is not None:
+            kheis.heisenberg_sweep_dense(sim.J, *args, sim.beta_w, sim._sites_seq,
+                                         sim.rng_walkers, sim.heatbath, sim.flips,
+                                         sim._dense_mode)
+            for _ in range(sim.overrelaxation):
+                kheis.heisenberg_overrelax_dense(sim.J, *args, sim._sites_seq, sim._dense_mode)
+        else:
+            kheis.heisenberg_sweep_csr(*sim.csr, *args, sim.beta_w, sim._sites_seq,
+                                       sim.rng_walkers, sim.heatbath, sim.flips)
+            for _ in range(sim.overrelaxation):
+                kheis.heisenberg_overrelax_csr(*sim.csr, *args, sim._sites_seq)
+        kfields.heisenberg_energies(*args, sim.H, sim.energies)
+
+    # ---- reference measurements (observables.measure) ---------------------------------
+    def reference_magnetization_overlap(self, sim):
+        from ..kernels import measure as kmeasure
+
+        T, R, P = sim.T, sim.R, sim.P
+        mag = np.zeros((T, R, 3))
+        kmeasure.heisenberg_magnetization(sim.sx, sim.sy, sim.sz, sim.perm, mag)
+        q, qk2 = np.zeros((T, P, 3, 3)), np.zeros((T, P))
+        if P:
+            kmeasure.heisenberg_overlap(sim.sx, sim.sy, sim.sz, sim.perm, sim.pair_a,
+                                        sim.pair_b, sim.cosk, sim.sink, q, qk2)
+        return mag, q, qk2
+
+    def reference_link_overlap(self, sim, out, k2):
+        from ..kernels import measure as kmeasure
+
+        spins = (sim.sx, sim.sy, sim.sz)
+        if sim.J is not None:
+            kmeasure.heisenberg_link_overlap_dense(sim.J, *spins, sim.perm, sim.pair_a,
+                                                   sim.pair_b, out, k2)
+        else:
+            kmeasure.heisenberg_link_overlap_csr(*sim.csr, *spins, sim.perm, sim.pair_a,
+                                                 sim.pair_b, out)
+
+    def reference_link_overlaps_csr(self, sim, out, bonds):
+        from ..kernels import measure as kmeasure
+
+        kmeasure.heisenberg_link_overlaps_csr(*sim.csr, sim.sx, sim.sy, sim.sz, sim.perm,
+                                              sim.pair_a, sim.pair_b, out, bonds)
+
+    def chunk_kernel_args(self, sim, update_id, refresh, tail):
+        from ..kernels import chunk as kchunk
+
+        coupling = (sim.J,) if sim.J is not None else sim.csr
+        state = (sim.energies, sim.beta_w, sim.betas, sim.perm, sim.rng_walkers,
+                 sim.rng_ladders, sim._sites_seq, sim.flips)
+        if sim.J is not None:
+            state = state + (np.int64(sim._dense_mode),)
+        rest = (sim.n_accepted, sim.direction, sim.half_trips, sim.dtype(sim.H), float(sim.H),
+                update_id, int(sim.overrelaxation), refresh)
+        kernel = (kchunk.heisenberg_chunk_dense if sim.J is not None
+                  else kchunk.heisenberg_chunk_csr)
+        return kernel, coupling + self._spins(sim) + state + rest, tail
+
+    def cost_per_update_ns(self, sim, per_update):
+        # three field components, more with over-relaxation, plus the direction draw
+        return 3.0 * per_update * (1 + sim.overrelaxation) + 40.0
+
+
+HEISENBERG = Heisenberg()
