@@ -41,8 +41,11 @@ def two_sided_z(p: float) -> float:
     return 0.5 * (lo + hi)
 
 
-def binder_ratio(q2, q4, spin: str):
-    """g from ⟨q²⟩ and ⟨q⁴⟩ (arrays broadcast), by the formula of the spin type ``spin``."""
+def binder_ratio(q2, q4, spin):
+    """g from ⟨q²⟩ and ⟨q⁴⟩ (arrays broadcast), by the formula of the spin type ``spin`` (a
+    ``sample.spin`` name; a bool is read as "heisenberg or not", as before the spin seam)."""
+    if isinstance(spin, (bool, np.bool_)):
+        spin = "heisenberg" if spin else "ising"
     return spin_type(spin).binder_ratio(q2, q4)
 
 

@@ -36,15 +36,14 @@ DEMO = Path(__file__).resolve().parents[2] / "runs" / "demo.toml"
 
 def estimates(run):
     """(T, (e, e_err), (g, g_err)) of a rkky_mc.Run, each (T,)."""
-    heisenberg = run.spin == "heisenberg"
     measured = run["sweep"] >= run.config["anneal"]["thermalization"]
     e = run["energy"][measured].mean(axis=2)               # (M, T, R) -> (M, T)
     q = run["overlap"][measured]                           # (M, T, P) or (M, T, P, 3, 3)
-    q2 = (q * q).sum(axis=(-2, -1)) if heisenberg else q * q
+    q2 = (q * q).sum(axis=(-2, -1)) if run.spin == "heisenberg" else q * q
     rows = {"e": e, "q2": q2.mean(axis=2), "q4": (q2 * q2).mean(axis=2)}
     energy = block_jackknife({"e": rows["e"]}, lambda m: m["e"])
     binder = block_jackknife({"q2": rows["q2"], "q4": rows["q4"]},
-                             lambda m: binder_ratio(m["q2"], m["q4"], heisenberg))
+                             lambda m: binder_ratio(m["q2"], m["q4"], run.spin))
     return np.asarray(run.temperatures), energy, binder
 
 
