@@ -8,6 +8,9 @@ message names the key, the value and what is allowed.
 
 Units: lengths in host cubic lattice constants ``a``; ``kf`` in 1/a; energies and
 temperatures in units of ``J0`` (RKKY) or of the model's own coupling scale (k_B = 1).
+``sample.host`` and ``sample.J0_kelvin`` add physical units (rkky_mc/units.py); with
+``anneal.temperature_unit = "K"`` the stored temperatures are in kelvin and
+:attr:`Config.temperature_array` converts them.
 """
 from __future__ import annotations
 
@@ -20,8 +23,7 @@ from typing import Any
 
 from .moves import MOVES, UPDATES
 from .spins import SPIN_TYPES
-
-KF_FREE_ELECTRON_FCC = (12.0 * math.pi**2) ** (1.0 / 3.0)  # k_F a of a monovalent fcc metal
+from .units import HOSTS, KF_FREE_ELECTRON_FCC  # noqa: F401 - k_F a of a monovalent fcc metal
 
 MODELS = ("rkky", "sk", "ea", "file")
 SPINS = tuple(SPIN_TYPES)
@@ -29,6 +31,7 @@ LATTICES = ("fcc", "continuum")
 NORMALIZE = ("nn", "none")
 EA_DISTRIBUTIONS = ("gaussian", "pm1")
 PRECISIONS = ("float64", "float32")
+TEMPERATURE_UNITS = ("J0", "K")
 
 # upper bound of thermalization + sweeps (also after `resume --sweeps`): sweep counts stay
 # exact in float64 and far from int64 overflow in every counter and dataset size
@@ -82,6 +85,11 @@ class SampleConfig:
     distribution: str = "gaussian"
     # file
     path: str = ""
+    # units (rkky_mc/units.py): host preset "" | "Cu" | "Ag" | "Au" (rkky, fcc), a free
+    # impurity label, and kelvin per coupling unit (None: unknown; not written to the TOML)
+    host: str = ""
+    impurity: str = ""
+    J0_kelvin: float | None = None
 
 
 @dataclass
@@ -98,6 +106,7 @@ class AnnealConfig:
     seed: int = 2
     link_overlap: bool = True
     precision: str = "float64"
+    temperature_unit: str = "J0"  # "J0" | "K" (K: converted with sample.J0_kelvin)
 
 
 @dataclass
@@ -116,9 +125,11 @@ class Config:
     # ---- derived quantities -------------------------------------------------------
     @property
     def temperature_array(self):
-        import numpy as np
+        """The ladder in coupling units (J0), what the simulation and /temperatures use."""
+        from .units import temperatures_in_j0
 
-        return np.asarray(self.anneal.temperatures, dtype=np.float64)
+        return temperatures_in_j0(self.anneal.temperatures, self.anneal.temperature_unit,
+                                  self.sample.J0_kelvin)
 
     @property
     def total_sweeps(self) -> int:
@@ -143,6 +154,8 @@ class Config:
         for name, table in self.to_dict().items():
             lines.append(f"[{name}]")
             for key, value in table.items():
+                if value is None:  # unset optional key (TOML has no null): its default on load
+                    continue
                 lines.append(f"{key} = {_toml_value(value)}")
             lines.append("")
         return "\n".join(lines)
@@ -357,8 +370,12 @@ def validate(cfg: Config) -> None:
     if s.model == "file":
         if not isinstance(s.path, str) or not s.path:
             raise ConfigError("sample.path", s.path, "must name a .npy file holding a symmetric N×N coupling matrix")
+    _validate_units(s)
 
+    _choice("anneal.temperature_unit", a.temperature_unit, TEMPERATURE_UNITS)
     a.temperatures = _temperatures(a.temperatures)
+    if a.temperature_unit == "K":
+        _kelvin_ladder(cfg)
     _int("anneal.replicas", a.replicas, lo=1)
     _int("anneal.thermalization", a.thermalization, lo=0, hi=MAX_TOTAL_SWEEPS)
     _int("anneal.sweeps", a.sweeps, lo=0, hi=MAX_TOTAL_SWEEPS)
@@ -382,3 +399,40 @@ def validate(cfg: Config) -> None:
         raise ConfigError("output.path", o.path, "must be a file path ending in .h5")
     _bool("output.store_couplings", o.store_couplings)
     o.checkpoint_interval = _float("output.checkpoint_interval", o.checkpoint_interval, lo=0.0, lo_open=True)
+
+
+def _validate_units(s: SampleConfig) -> None:
+    """sample.host, sample.impurity, sample.J0_kelvin (see rkky_mc/units.py)."""
+    if s.host not in ("", *HOSTS):
+        raise ConfigError("sample.host", s.host, f"must be one of {', '.join(map(repr, HOSTS))} "
+                          "(or '' for no host: lengths in lattice constants only)")
+    if s.host and s.model != "rkky":
+        raise ConfigError("sample.host", s.host, f"a host preset needs sample.model = 'rkky' "
+                          f"(not {s.model!r}); remove sample.host")
+    if s.host and s.lattice != "fcc":
+        raise ConfigError("sample.host", s.host, f"a host preset is an fcc lattice: needs "
+                          f"sample.lattice = 'fcc' (not {s.lattice!r}); remove sample.host")
+    if not isinstance(s.impurity, str):
+        raise ConfigError("sample.impurity", s.impurity, "must be a string (a label, e.g. 'Mn')")
+    if s.J0_kelvin is not None:
+        s.J0_kelvin = _float("sample.J0_kelvin", s.J0_kelvin, lo=0.0, lo_open=True,
+                             what=" (kelvin per coupling unit)")
+
+
+def _kelvin_ladder(cfg: Config) -> None:
+    """Temperatures given in K: they need J0_kelvin, and must stay valid in J0 units."""
+    import numpy as np
+
+    a, s = cfg.anneal, cfg.sample
+    if s.J0_kelvin is None:
+        raise ConfigError("anneal.temperature_unit", a.temperature_unit,
+                          "temperatures in K need sample.J0_kelvin (kelvin per coupling unit; "
+                          "see rkky-mc calibrate), or use 'J0'")
+    t = cfg.temperature_array
+    if t[0] < MIN_TEMPERATURE:
+        raise ConfigError("anneal.temperatures", a.temperatures[0],
+                          f"K is {t[0]:g} in coupling units with sample.J0_kelvin = "
+                          f"{s.J0_kelvin:g}; must be ≥ {MIN_TEMPERATURE:g}")
+    if np.any(np.diff(t) <= 0):
+        raise ConfigError("anneal.temperatures", a.temperatures,
+                          "two temperatures coincide after the division by sample.J0_kelvin")

@@ -13,10 +13,13 @@ Layout (M measurements, T temperatures, R ladders, P = R(R-1)/2 ladder pairs)::
                             status ("running" | "finished"), n_valid
     /provenance       attrs: the provenance dict (str / numbers; None -> "", dict -> JSON)
     /sample           attrs model, spin, N, n_pairs, sha256, storage ("dense" | "csr"), field,
-                            energy_unit, and one attr "scale_<key>" per entry of sample.scale
+                            energy_unit, and one attr "scale_<key>" per entry of sample.scale;
+                            with units (rkky_mc/units.py): host, impurity,
+                            lattice_constant_angstrom, kf_per_angstrom, fermi_energy_ev, J0_kelvin
     /sample/positions (N, 3) float64, /sample/box (3,) float64       (when known)
     /sample/couplings dense (N, N) dataset, or group with indptr/indices/data (store_couplings)
     /temperatures     (T,) float64, ascending
+    /temperatures_kelvin (T,) float64 = /temperatures × sample.J0_kelvin (only when it is set)
     /timeseries       attrs pairs (P, 2) int64: the ladders (a, b) of pair p; T, R, P
     /timeseries/sweep (M,) int64; energy, magnetization, overlap, overlap_k2, link_overlap,
                       link_overlap_bonds, walker (M, ...) -- see rkky_mc/observables_registry.py
@@ -42,6 +45,7 @@ import h5py
 import numpy as np
 
 from . import FORMAT, FORMAT_VERSION, __version__, observables_registry
+from . import units as _units
 from .faults import fault_point
 
 _CHUNK_BYTES = 128 * 1024  # target size of one chunk of a time series (64-256 KiB)
@@ -255,9 +259,14 @@ class RunWriter:
             set_attrs(f, initial_root_attrs(cfg))
             set_attrs(f.create_group("provenance"), dict(provenance or {}))
             self._write_sample(sample, positions, box, store_couplings)
+            set_attrs(f["sample"], _units.sample_unit_attrs(getattr(cfg, "sample", None)))
             ds = f.create_dataset("temperatures", data=temperatures)
             ds.attrs["units"] = self.energy_unit + " (k_B = 1)"
             ds.attrs["description"] = "temperature ladder, ascending; axis T of every array"
+            kelvin = _units.temperatures_kelvin(temperatures, _units.j0_kelvin(cfg))
+            if kelvin is not None:
+                _put(f, "temperatures_kelvin", kelvin, "K",
+                     "the ladder in kelvin: /temperatures × sample.J0_kelvin")
             self._create_timeseries(int(n_rows))
             f.flush()
         except BaseException:
@@ -477,6 +486,7 @@ class RunData:
     positions: np.ndarray | None = None
     box: np.ndarray | None = None
     couplings: object = None         # dense array, or (indptr, indices, data); if requested
+    temperatures_kelvin: np.ndarray | None = None   # (T,) K, when sample.J0_kelvin is set
 
     @property
     def spin(self) -> str:
@@ -563,4 +573,5 @@ def _read(path: str, want_couplings: bool) -> RunData:
             positions=positions,
             box=box,
             couplings=cpl,
+            temperatures_kelvin=f["temperatures_kelvin"][()] if "temperatures_kelvin" in f else None,
         )

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from .. import checkpoint
+from .. import checkpoint, units
 from ..hdf5 import (
     ENERGY_UNITS,
     RunData,
@@ -50,6 +50,7 @@ class _Generation:
         self.sample: dict = {}
         self.positions = self.box = self.couplings = None
         self.temperatures: np.ndarray | None = None
+        self.temperatures_kelvin: np.ndarray | None = None
         self.pairs: np.ndarray | None = None
         self.specs: dict = {}
         self.series: dict = {}         # name -> (n_rows, ...) array (fill beyond n_valid)
@@ -101,7 +102,9 @@ class MemoryRecorder(Recorder):
         P = int(g.pairs.shape[0])
         g.attrs = _plain(dict(initial_root_attrs(layout.cfg), generation=1))
         g.provenance = _plain(layout.provenance or {})
-        g.sample = _plain(sample_attrs(sample, layout.spin, int(sample.n_spins), energy_unit))
+        g.sample = _plain(dict(sample_attrs(sample, layout.spin, int(sample.n_spins), energy_unit),
+                               **units.sample_unit_attrs(getattr(layout.cfg, "sample", None))))
+        g.temperatures_kelvin = units.temperatures_kelvin(temperatures, units.j0_kelvin(layout.cfg))
         positions = layout.positions if layout.positions is not None else getattr(sample, "positions", None)
         box = layout.box if layout.box is not None else getattr(sample, "box", None)
         g.positions = None if positions is None else np.array(positions, dtype=np.float64).reshape(-1, 3)
@@ -219,7 +222,8 @@ class MemoryRecorder(Recorder):
             temperatures=g.temperatures.copy(), pairs=g.pairs.copy(), timeseries=timeseries,
             timeseries_attrs=ts_attrs, tempering=tempering,
             positions=None if g.positions is None else g.positions.copy(),
-            box=None if g.box is None else g.box.copy(), couplings=cpl)
+            box=None if g.box is None else g.box.copy(), couplings=cpl,
+            temperatures_kelvin=None if g.temperatures_kelvin is None else g.temperatures_kelvin.copy())
 
     def read_series(self, name: str):
         g = self._current()
