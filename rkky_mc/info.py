@@ -29,6 +29,30 @@ def log_windows(sweeps: np.ndarray, values: np.ndarray):
     return out
 
 
+def units_lines(s: dict, sc: dict) -> list:
+    """The host preset and the kelvin scale of a run (/sample attrs ``s``, stored [sample]
+    ``sc``), see rkky_mc/units.py; none for a run without them."""
+    from .units import HOSTS, kf_times_a
+
+    lines = []
+    host = s.get("host")
+    if host:
+        line = (f"  host: {host} (fcc, a = {s.get('lattice_constant_angstrom'):g} Å), "
+                f"k_F = {s.get('kf_per_angstrom'):.5g} Å⁻¹, E_F = {s.get('fermi_energy_ev'):.4g} eV")
+        if "explicit" in str(s.get("kf_source", "")) and host in HOSTS:
+            line += (f"; k_F from the explicit sample.kf = {sc.get('kf'):.6g} (overrides the "
+                     f"free-electron k_F a = {kf_times_a(HOSTS[host]):.6f} of {host})")
+        else:
+            line += " (free electron, one per atom)"
+        lines.append(line)
+    if s.get("impurity"):
+        lines.append(f"  impurity: {s.get('impurity')}")
+    if s.get("J0_kelvin"):
+        lines.append(f"  energy scale: J0_kelvin = {s.get('J0_kelvin'):.6g} K per coupling unit "
+                     "(from the config: an empirical scale, e.g. from rkky-mc calibrate, not ab initio)")
+    return lines
+
+
 def describe(path) -> str:
     """``path``: a run file, or any rkky_mc.io.Recorder."""
     recorder = recorder_for(path)
@@ -52,8 +76,13 @@ def describe(path) -> str:
                                                         if isinstance(v, (int, float, np.floating))))
     if s.get("field"):
         lines.append(f"  field h = {s.get('field')}")
+    lines += units_lines(s, sc)
     temps = run.temperatures
     lines.append(f"  temperatures ({len(temps)}): " + " ".join(f"{t:.4g}" for t in temps))
+    kelvin = run.temperatures_kelvin
+    if kelvin is not None:
+        given = " (as given: anneal.temperature_unit = 'K')" if anneal.get("temperature_unit") == "K" else ""
+        lines.append(f"  temperatures in K{given}: " + " ".join(f"{t:.4g}" for t in kelvin))
     lines.append(f"  replicas (ladders) R = {run.attrs.get('R', len(run.tempering.get('half_trips', [])))}, "
                  f"update {anneal.get('update')}, over-relaxation {anneal.get('overrelaxation')}, "
                  f"measure every {anneal.get('measure_every')}")
