@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis.plots import _Figures
+from .analysis.plots import _Figures, kelvin_axis
 from .summary import summarize
+from .units import j0_kelvin_of_run
 
 FORMATS = ("png", "pdf", "svg")
 LOWEST_SHOWN = 3      # temperatures in the equilibration view
@@ -47,6 +48,7 @@ def make_run_figures(run, out_dir, fmt: str = "png", keep: bool = False) -> list
     stem = Path(run.path).stem
     eu = s.energy_unit
     T = s.temperatures
+    J0_kelvin = j0_kelvin_of_run(run)  # a second axis in K when the run knows its scale
     written = []
 
     def finish(name, fig):
@@ -65,6 +67,7 @@ def make_run_figures(run, out_dir, fmt: str = "png", keep: bool = False) -> list
         ax.set_xlabel(f"T [{eu}]")
         ax.set_ylabel(label)
         ax.set_xscale("log")
+        kelvin_axis(ax, J0_kelvin)
     axs[0][0].set_title(f"{stem}: {s.spin}, N = {s.N}, {s.n_rows} measurements", fontsize=9, loc="left")
     finish("observables", fig)
 
@@ -88,6 +91,7 @@ def make_run_figures(run, out_dir, fmt: str = "png", keep: bool = False) -> list
         ax.plot(mid, s.swap_acceptance, "o-", ms=3, lw=1)
     ax.set_xscale("log")
     ax.set_xlabel(f"T [{eu}] (geometric mean of the pair)")
+    kelvin_axis(ax, J0_kelvin)
     ax.set_ylabel("swap acceptance (t, t+1)")
     ax.set_title("mean over ladders", fontsize=9, loc="left")
     ax.set_ylim(0, 1.02)

@@ -14,7 +14,7 @@ from .averages import analyze_group
 from .crossings import analyze_series
 from .groups import make_groups
 from .samples import find_run_files, read_sample
-from .tables import _group_row, write_tables
+from .tables import _group_row, add_kelvin_columns, write_tables
 
 # ---- the whole analysis ---------------------------------------------------------------------
 
@@ -93,6 +93,7 @@ def analyze(paths, out_dir=None, include_thermalization: bool = False, interp: s
     group_rows = [_group_row(r) for r in results]
     tables = {"table": table, "crossings": cross, "tc": tc, "equilibration": equil,
               "drift": drift, "groups": group_rows}
+    add_kelvin_columns(tables, groups)
     result = AnalysisResult(tables=tables, groups=groups, files=files, skipped=skipped,
                             warnings=warnings)
     if out_dir is not None:

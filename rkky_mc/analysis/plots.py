@@ -98,6 +98,17 @@ def _draw(ax, rows, flt, x, label, rec, axes_index, table):
     return True
 
 
+def kelvin_axis(ax, J0_kelvin):
+    """A second temperature axis in kelvin (top) on ``ax`` whose x axis is T in coupling
+    units: T_K = T × J0_kelvin. Nothing when J0_kelvin is unknown (None or NaN)."""
+    if J0_kelvin is None or not np.isfinite(J0_kelvin) or J0_kelvin <= 0:
+        return None
+    k = float(J0_kelvin)
+    sec = ax.secondary_xaxis("top", functions=(lambda t: t * k, lambda t: t / k))
+    sec.set_xlabel(f"T [K] (J0_kelvin = {k:.4g} K)", fontsize=8)
+    return sec
+
+
 def _tc_text(tc_rows, series, quantity) -> str:
     parts = []
     for r in tc_rows:
@@ -120,6 +131,7 @@ def make_figures(tables: dict, groups: list, out: Path, keep: bool = False) -> l
         gs = sorted(gs, key=lambda g: (g.size, g.label))
         eu = gs[0].samples[0].energy_unit
         tlabel = f"temperature T [{eu}]"
+        J0_kelvin = gs[0].params.get("J0_kelvin")
         specs = [
             ("binder", [("binder", QUANTITY_LABELS["binder"])], False),
             ("xi_over_L", [("xi_over_L", QUANTITY_LABELS["xi_over_L"])], False),
@@ -144,6 +156,7 @@ def make_figures(tables: dict, groups: list, out: Path, keep: bool = False) -> l
                     ax.set_ylim(0.0, 1.05)
                 else:
                     ax.set_xlabel(tlabel)
+                kelvin_axis(ax, J0_kelvin)
                 ax.set_ylabel(ylabel)
                 if logy and all(np.all(select(rows, c.filter, c.x)[1] > 0) for c in rec.curves):
                     from matplotlib.ticker import LogLocator, ScalarFormatter

@@ -46,6 +46,8 @@ def group_key(run) -> tuple:
     elif model == "ea":
         key["L"] = int(sc.get("L", 0))
         key["distribution"] = str(sc.get("distribution", ""))
+    if isinstance(sc.get("J0_kelvin"), (int, float)):  # runs in kelvin: one scale per group
+        key["J0_kelvin"] = _round(float(sc["J0_kelvin"]))
     key["temperatures"] = tuple(_round(float(t)) for t in run.temperatures)
     return tuple(sorted(key.items()))
 

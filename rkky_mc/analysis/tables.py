@@ -15,21 +15,25 @@ ANALYSIS_FORMAT = "rkky_mc_analysis"
 ANALYSIS_FORMAT_VERSION = 1
 
 # columns of the tables (CSV and HDF5), in order
+# (the _K columns: the temperature in kelvin, T × sample.J0_kelvin; NaN when the runs have
+# no J0_kelvin -- see add_kelvin_columns)
 TABLE_COLUMNS = ["group", "series", "model", "spin", "N", "L", "n_samples", "T", "quantity",
-                 "value", "error", "bias", "units"]
+                 "value", "error", "bias", "units", "T_K"]
 EQUIL_COLUMNS = ["group", "series", "model", "spin", "N", "L", "T", "window_lo", "window_hi",
-                 "n_samples", "quantity", "value", "error", "units"]
+                 "n_samples", "quantity", "value", "error", "units", "T_K"]
 DRIFT_COLUMNS = ["group", "series", "T", "quantity", "window_prev", "window_last", "n_samples",
-                 "delta", "error", "nsigma", "flag"]
+                 "delta", "error", "nsigma", "flag", "T_K"]
 CROSS_COLUMNS = ["series", "quantity", "size_name", "size1", "size2", "group1", "group2",
-                 "n_samples1", "n_samples2", "T_cross", "error", "n_roots", "interp"]
-TC_COLUMNS = ["series", "quantity", "method", "value", "error", "n_pairs", "pairs"]
+                 "n_samples1", "n_samples2", "T_cross", "error", "n_roots", "interp",
+                 "T_cross_K", "error_K"]
+TC_COLUMNS = ["series", "quantity", "method", "value", "error", "n_pairs", "pairs",
+              "value_K", "error_K"]
 GROUP_COLUMNS = ["group", "series", "model", "spin", "N", "L", "size_name", "size",
                  "lattice", "concentration", "kf", "J0", "normalize", "cutoff", "damping",
                  "min_distance", "distribution", "field", "n_temperatures", "T_min", "T_max",
                  "n_samples", "n_files", "n_running", "n_measured_min", "n_measured_max",
                  "sweeps_min", "sweeps_max", "drift_flags", "drift_tests",
-                 "drift_expected_by_chance", "energy_unit"]
+                 "drift_expected_by_chance", "energy_unit", "J0_kelvin", "T_min_K", "T_max_K"]
 def _group_row(r: GroupResult) -> dict:
     g = r.group
     p = g.params
@@ -55,6 +59,28 @@ def _group_row(r: GroupResult) -> dict:
         drift_expected_by_chance=n_tests * p_chance if n_tests else 0.0,
         energy_unit=g.samples[0].energy_unit,
     )
+
+
+def add_kelvin_columns(tables: dict, groups: list) -> None:
+    """Add the _K columns to the rows of ``tables`` in place: temperatures (T, T_cross, T_c
+    and their errors) times the J0_kelvin of the rows' group or series (part of the group
+    key, so one value per group and per series); NaN where the runs have none."""
+    by_group = {g.label: float(g.params.get("J0_kelvin", math.nan)) for g in groups}
+    by_series: dict = {}
+    for g in groups:
+        by_series.setdefault(g.series, float(g.params.get("J0_kelvin", math.nan)))
+    for name in ("table", "equilibration", "drift"):
+        for row in tables.get(name, []):
+            row["T_K"] = float(row["T"]) * by_group.get(row["group"], math.nan)
+    for row in tables.get("crossings", []):
+        k = by_series.get(row["series"], math.nan)
+        row["T_cross_K"], row["error_K"] = float(row["T_cross"]) * k, float(row["error"]) * k
+    for row in tables.get("tc", []):
+        k = by_series.get(row["series"], math.nan)
+        row["value_K"], row["error_K"] = float(row["value"]) * k, float(row["error"]) * k
+    for row in tables.get("groups", []):
+        k = by_group.get(row["group"], math.nan)
+        row["J0_kelvin"], row["T_min_K"], row["T_max_K"] = k, row["T_min"] * k, row["T_max"] * k
 
 
 # ---- output ---------------------------------------------------------------------------------
