@@ -62,7 +62,7 @@ class OneLineUsageError(click.UsageError):
 
 
 class _LazyGroup(click.Group):
-    """A group whose heavier commands (sweep, analyze, bench) are imported only when used:
+    """A group whose heavier commands (sweep, analyze, bench, calibrate) are imported only when used:
     ``rkky-mc run`` does not pay for importing the analysis and benchmark modules. Usage
     errors of the group and of every command are one line (OneLineUsageError)."""
 
@@ -84,7 +84,8 @@ class _LazyGroup(click.Group):
 
     lazy = {"sweep": ("rkky_mc.sweep", "sweep_command"),
             "analyze": ("rkky_mc.analysis", "analyze_command"),
-            "bench": ("rkky_mc.bench", "bench_command")}
+            "bench": ("rkky_mc.bench", "bench_command"),
+            "calibrate": ("rkky_mc.calibrate", "calibrate_command")}
 
     def list_commands(self, ctx):
         return sorted(set(super().list_commands(ctx)) | set(self.lazy))
