@@ -4,6 +4,7 @@ size."""
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,6 +50,12 @@ class Group:
     @property
     def temperatures(self):
         return self.samples[0].temperatures
+
+    @property
+    def J0_kelvin(self) -> float:
+        """Kelvin per coupling unit (part of the group key, so one per group); NaN if unset."""
+        k = self.samples[0].J0_kelvin
+        return math.nan if k is None else float(k)
 
 
 def _fmt(v) -> str:

@@ -131,7 +131,7 @@ def make_figures(tables: dict, groups: list, out: Path, keep: bool = False) -> l
         gs = sorted(gs, key=lambda g: (g.size, g.label))
         eu = gs[0].samples[0].energy_unit
         tlabel = f"temperature T [{eu}]"
-        J0_kelvin = gs[0].params.get("J0_kelvin")
+        J0_kelvin = gs[0].J0_kelvin
         specs = [
             ("binder", [("binder", QUANTITY_LABELS["binder"])], False),
             ("xi_over_L", [("xi_over_L", QUANTITY_LABELS["xi_over_L"])], False),

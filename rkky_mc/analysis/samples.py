@@ -11,6 +11,7 @@ import numpy as np
 from ..config import ConfigError
 from ..hdf5 import FormatError, check_rkky_mc_file, read_run
 from ..info import log_windows
+from ..units import j0_kelvin_of_run
 
 RKKY_KEYS = ("lattice", "L", "concentration", "kf", "J0", "normalize", "cutoff", "damping")
 
@@ -74,6 +75,7 @@ class Sample:
     swap_acceptance: np.ndarray | None   # (T-1,) mean over ladders
     round_trips: float
     energy_unit: str
+    J0_kelvin: float | None = None  # kelvin per coupling unit (sample.J0_kelvin), if set
 
 
 SERIES_NAMES = ("e", "e2", "mabs", "m", "q2", "q4", "qk2", "ql", "qb")
@@ -142,7 +144,7 @@ def read_sample(path, include_thermalization: bool = False) -> Sample | None:
         N=int(run.sample.get("N", 0)), L=L, temperatures=np.asarray(run.temperatures, float),
         status=run.status, n_measured=int(sel.sum()), sweeps_done=int(sweeps.max()) + 1,
         thermal=thermal, windows=windows, swap_acceptance=acc, round_trips=rt,
-        energy_unit="J0" if model == "rkky" else "J",
+        energy_unit="J0" if model == "rkky" else "J", J0_kelvin=j0_kelvin_of_run(run),
     )
 
 
@@ -166,7 +168,7 @@ def _merge(samples: list) -> Sample:
         sweeps_done=max(s.sweeps_done for s in samples), thermal=thermal, windows=windows,
         swap_acceptance=np.mean(accs, axis=0) if accs else None,
         round_trips=float(np.nanmean([s.round_trips for s in samples])),
-        energy_unit=s0.energy_unit,
+        energy_unit=s0.energy_unit, J0_kelvin=s0.J0_kelvin,
     )
 
 

@@ -65,10 +65,10 @@ def add_kelvin_columns(tables: dict, groups: list) -> None:
     """Add the _K columns to the rows of ``tables`` in place: temperatures (T, T_cross, T_c
     and their errors) times the J0_kelvin of the rows' group or series (part of the group
     key, so one value per group and per series); NaN where the runs have none."""
-    by_group = {g.label: float(g.params.get("J0_kelvin", math.nan)) for g in groups}
+    by_group = {g.label: g.J0_kelvin for g in groups}
     by_series: dict = {}
     for g in groups:
-        by_series.setdefault(g.series, float(g.params.get("J0_kelvin", math.nan)))
+        by_series.setdefault(g.series, g.J0_kelvin)
     for name in ("table", "equilibration", "drift"):
         for row in tables.get(name, []):
             row["T_K"] = float(row["T"]) * by_group.get(row["group"], math.nan)
