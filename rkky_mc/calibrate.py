@@ -129,9 +129,7 @@ def record_into(path, cal: Calibration, command_line: str, locking: bool = True)
     """Write the calibration into /provenance of the run file ``path`` (attrs
     calibration_J0_kelvin, calibration_J0_kelvin_error, calibration = JSON of every input),
     under the run's lock: never while another process advances the run."""
-    import h5py
-
-    from .hdf5 import FormatError, check_rkky_mc_file, set_attrs
+    from .hdf5 import FormatError, check_rkky_mc_file, update_provenance
     from .provenance import now_iso
     from .runtime import RunLock
 
@@ -142,11 +140,9 @@ def record_into(path, cal: Calibration, command_line: str, locking: bool = True)
     record = dict(asdict(cal), time=now_iso(), command_line=command_line, meaning=NOT_AB_INITIO)
     try:
         with RunLock(Path(path), locking):
-            with h5py.File(str(path), "r+", locking=False) as f:
-                set_attrs(f.require_group("provenance"), {
-                    "calibration_J0_kelvin": float(cal.J0_kelvin),
-                    "calibration_J0_kelvin_error": float(cal.J0_kelvin_error),
-                    "calibration": json.dumps(record)})
+            update_provenance(path, {"calibration_J0_kelvin": float(cal.J0_kelvin),
+                                     "calibration_J0_kelvin_error": float(cal.J0_kelvin_error),
+                                     "calibration": json.dumps(record)})
     except ConfigError as exc:
         raise ConfigError("--into", str(path), exc.allowed) from None
     except OSError as exc:

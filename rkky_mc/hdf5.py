@@ -130,6 +130,14 @@ def tempering_arrays(R: int, T: int, n_accepted, n_attempted: int, half_trips) -
     }
 
 
+def update_provenance(path, values: dict) -> None:
+    """Add ``values`` to the /provenance attrs of the run file ``path`` (e.g. a calibration
+    of its energy scale); nothing else changes (the checkpoint's metadata checksum does not
+    cover /provenance). The caller holds the run's lock."""
+    with h5py.File(str(path), "r+", locking=False) as f:
+        set_attrs(f.require_group("provenance"), values)
+
+
 def _chunk_rows(row_shape, dtype) -> int:
     row_bytes = max(1, int(np.prod(row_shape, dtype=np.int64))) * np.dtype(dtype).itemsize
     return int(max(1, min(65536, _CHUNK_BYTES // row_bytes)))

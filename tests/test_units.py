@@ -282,3 +282,15 @@ def test_calibrate_into_records_provenance(tmp_path):
 def test_config_error_names_key_in_process():
     with pytest.raises(ConfigError, match=r"^sample\.host = 'Cu': .*fcc"):
         load_config(overrides=['sample.host="Cu"', 'sample.lattice="continuum"'])
+
+
+def test_calibrate_into_refuses_a_locked_run(tmp_path):
+    from rkky_mc.runtime import RunLock
+
+    result, out = _run(tmp_path, "run", TINY, dict(SHORT, temperatures=[0.5, 1.0]))
+    assert result.exit_code == 0
+    with RunLock(out, enabled=True):   # as a running rkky-mc process holds it
+        r = _calibrate("--tg-j0", "0.25", "--tg-j0-err", "0.01", "--into", str(out))
+    assert r.exit_code == 2 and r.stderr.startswith("rkky-mc: error: --into "), r.output
+    with h5py.File(out, "r") as f:
+        assert "calibration" not in f["provenance"].attrs
