@@ -95,6 +95,12 @@ class Run:
         return _frozen(self._data.temperatures)
 
     @property
+    def temperatures_kelvin(self) -> np.ndarray | None:
+        """(T,) the ladder in K (= temperatures × sample.J0_kelvin); None without J0_kelvin."""
+        k = self._data.temperatures_kelvin
+        return None if k is None else _frozen(k)
+
+    @property
     def pairs(self) -> np.ndarray:
         """(P, 2): the ladders (a, b) of pair p."""
         return _frozen(self._data.pairs)
@@ -159,6 +165,8 @@ class Run:
             "pair_a": ("pair", self.pairs[:, 0]),
             "pair_b": ("pair", self.pairs[:, 1]),
         }
+        if self.temperatures_kelvin is not None:
+            coords["temperature_kelvin"] = ("temperature", self.temperatures_kelvin)
         for dim in ("component", "component_a", "component_b"):
             if any(dim in v.dims for v in data_vars.values()):
                 coords[dim] = (dim, ["x", "y", "z"])

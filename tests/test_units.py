@@ -294,3 +294,13 @@ def test_calibrate_into_refuses_a_locked_run(tmp_path):
     assert r.exit_code == 2 and r.stderr.startswith("rkky-mc: error: --into "), r.output
     with h5py.File(out, "r") as f:
         assert "calibration" not in f["provenance"].attrs
+
+
+def test_api_run_has_the_kelvin_ladder():
+    import rkky_mc
+
+    text = config_text(dict(TINY, J0_kelvin=J0_K), dict(SHORT, temperatures=GIVEN_K, temperature_unit="K"))
+    run = rkky_mc.run(load_config(text=text), backend="memory", threads=1)   # the memory recorder
+    np.testing.assert_array_equal(run.temperatures_kelvin, run.temperatures * J0_K)
+    assert run.sample["J0_kelvin"] == J0_K
+    assert rkky_mc.run(load_config(text=config_text(TINY, SHORT)), threads=1).temperatures_kelvin is None
