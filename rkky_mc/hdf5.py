@@ -446,6 +446,14 @@ class RunWriter:
 # ---- reading ---------------------------------------------------------------------------
 
 
+def read_status_and_config(path) -> tuple[str, str]:
+    """(root ``status``, stored config TOML) of one run file or generation, without locking
+    it (a sweep inspects files other processes may be writing). Raises OSError / KeyError
+    if it is not a readable run file."""
+    with h5py.File(str(path), "r", locking=False) as f:
+        return decode_attr(f.attrs["status"]), decode_attr(f.attrs["config"])
+
+
 def check_rkky_mc_file(path) -> None:
     """Raise FileNotFoundError / FormatError (clear message) unless ``path`` is an rkky_mc
     run file of a format version this rkky_mc can read."""

@@ -93,12 +93,9 @@ def inspect(path, cfg: Config) -> TaskState:
 
 def _read_head(path: Path) -> tuple[str, str]:
     """(status, config text) of one generation (raises if it is not a readable run file)."""
-    import h5py
+    from ..hdf5 import read_status_and_config
 
-    from ..hdf5 import decode_attr
-
-    with h5py.File(str(path), "r", locking=False) as f:
-        return decode_attr(f.attrs["status"]), decode_attr(f.attrs["config"])
+    return read_status_and_config(path)
 
 
 def _short(value) -> str:
