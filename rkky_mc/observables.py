@@ -67,6 +67,16 @@ def k2_total(sim) -> float:
     return k2
 
 
+def csr_link_norms(sim) -> tuple:
+    """(Σ_{i<j} J_ij², N_b) of the CSR couplings: the normalisations of the link and bond
+    overlaps, computed once per Simulation (the chunk functions take them as arguments)."""
+    norms = getattr(sim, "_csr_link_norms", None)
+    if norms is None:
+        norms = (float(kmeasure.k2_sum_csr(*sim.csr)), float(kmeasure.bond_count_csr(*sim.csr)))
+        sim._csr_link_norms = norms
+    return norms
+
+
 def link_overlap(sim) -> np.ndarray:
     """J²-weighted link overlap per temperature and ladder pair, shape (T, P).
 

@@ -183,6 +183,8 @@ class Simulation:
         tail = (self.pair_a, self.pair_b, self.cosk, self.sink, bool(a.link_overlap))
         if self.J is not None:
             tail = tail + (observables.k2_total(self) if a.link_overlap and self.P else -1.0,)
+        else:  # Σ J² and the bond count of the CSR couplings, once (constants of the sample)
+            tail = tail + observables.csr_link_norms(self)
         return self.spin.chunk_kernel_args(self, self.move.chunk_id, refresh, tail)
 
     def row_buffers(self, n_rows: int) -> dict:

@@ -80,7 +80,7 @@ def _ising_measure_dense(J, spins, energies, perm, pair_a, pair_b, cosk, sink, l
 
 @njit(**_KW)
 def _ising_measure_csr(indptr, indices, data, spins, energies, perm, pair_a, pair_b, cosk,
-                       sink, link_on, sweep, row, out_energy, out_mag, out_q, out_qk2,
+                       sink, link_on, k2_total, n_bonds, sweep, row, out_energy, out_mag, out_q, out_qk2,
                        out_link, out_bonds, out_walker, out_sweep):
     N = spins.shape[1]
     _common_row(energies, perm, N, sweep, row, out_energy, out_walker, out_sweep)
@@ -91,7 +91,7 @@ def _ising_measure_csr(indptr, indices, data, spins, energies, perm, pair_a, pai
         kmeasure.ising_overlap(spins, perm, pair_a, pair_b, cosk, sink, out_q[row], out_qk2[row])
         if link_on:
             kmeasure.ising_link_overlaps_csr(indptr, indices, data, spins, perm, pair_a, pair_b,
-                                             out_link[row], out_bonds[row])
+                                             out_link[row], out_bonds[row], k2_total, n_bonds)
 
 
 @njit(**_KW)
@@ -113,8 +113,8 @@ def _heisenberg_measure_dense(J, sx, sy, sz, energies, perm, pair_a, pair_b, cos
 
 @njit(**_KW)
 def _heisenberg_measure_csr(indptr, indices, data, sx, sy, sz, energies, perm, pair_a, pair_b,
-                            cosk, sink, link_on, sweep, row, out_energy, out_mag, out_q,
-                            out_qk2, out_link, out_bonds, out_walker, out_sweep):
+                            cosk, sink, link_on, k2_total, n_bonds, sweep, row, out_energy,
+                            out_mag, out_q, out_qk2, out_link, out_bonds, out_walker, out_sweep):
     N = sx.shape[1]
     _common_row(energies, perm, N, sweep, row, out_energy, out_walker, out_sweep)
     kmeasure.heisenberg_magnetization(sx, sy, sz, perm, out_mag[row])
@@ -125,7 +125,8 @@ def _heisenberg_measure_csr(indptr, indices, data, sx, sy, sz, energies, perm, p
                                     out_qk2[row])
         if link_on:
             kmeasure.heisenberg_link_overlaps_csr(indptr, indices, data, sx, sy, sz, perm,
-                                                  pair_a, pair_b, out_link[row], out_bonds[row])
+                                                  pair_a, pair_b, out_link[row], out_bonds[row],
+                                                  k2_total, n_bonds)
 
 
 @njit(**_KW)
@@ -186,10 +187,12 @@ def ising_chunk_dense(J, spins, fields, energies, beta_w, betas, perm, rng_walke
 def ising_chunk_csr(indptr, indices, data, spins, fields, energies, beta_w, betas, perm,
                     rng_walkers, rng_ladders, rng_sites, sites_seq, sites_rand, flips,
                     n_accepted, direction, half_trips, H_field, H, update, refresh_every, s0,
-                    n_sweeps, measure_every, pair_a, pair_b, cosk, sink, link_on, out_energy,
-                    out_mag, out_q, out_qk2, out_link, out_bonds, out_walker, out_sweep):
+                    n_sweeps, measure_every, pair_a, pair_b, cosk, sink, link_on, k2_total,
+                    n_bonds, out_energy, out_mag, out_q, out_qk2, out_link, out_bonds, out_walker,
+                    out_sweep):
     """``n_sweeps`` sweeps of an Ising ensemble with CSR couplings (indptr, indices, data);
-    arguments as in ising_chunk_dense."""
+    arguments as in ising_chunk_dense, ``k2_total`` = Σ_{i<j} J_ij² and ``n_bonds`` the
+    number of bonds (measure.k2_sum_csr, bond_count_csr: constants of the sample)."""
     R, T = perm.shape
     row = np.int64(0)  # not the literal 0: one specialization of the measurement calls
     heatbath = update == HEATBATH
@@ -210,8 +213,9 @@ def ising_chunk_csr(indptr, indices, data, spins, fields, energies, beta_w, beta
                             half_trips)
         if s % measure_every == 0:
             _ising_measure_csr(indptr, indices, data, spins, energies, perm, pair_a, pair_b,
-                               cosk, sink, link_on, s, row, out_energy, out_mag, out_q, out_qk2,
-                               out_link, out_bonds, out_walker, out_sweep)
+                               cosk, sink, link_on, k2_total, n_bonds, s, row, out_energy,
+                               out_mag, out_q, out_qk2, out_link, out_bonds, out_walker,
+                               out_sweep)
             row += 1
     return row
 
@@ -255,9 +259,10 @@ def heisenberg_chunk_csr(indptr, indices, data, sx, sy, sz, hx, hy, hz, energies
                          betas, perm, rng_walkers, rng_ladders, sites_seq, flips, n_accepted,
                          direction, half_trips, H_field, H, update, overrelaxation,
                          refresh_every, s0, n_sweeps, measure_every, pair_a, pair_b, cosk,
-                         sink, link_on, out_energy, out_mag, out_q, out_qk2, out_link,
-                         out_bonds, out_walker, out_sweep):
-    """As heisenberg_chunk_dense with CSR couplings."""
+                         sink, link_on, k2_total, n_bonds, out_energy, out_mag, out_q, out_qk2,
+                         out_link, out_bonds, out_walker, out_sweep):
+    """As heisenberg_chunk_dense with CSR couplings (``k2_total``, ``n_bonds`` as in
+    ising_chunk_csr)."""
     R, T = perm.shape
     row = np.int64(0)  # not the literal 0: one specialization of the measurement calls
     heatbath = update == HEATBATH
@@ -276,7 +281,8 @@ def heisenberg_chunk_csr(indptr, indices, data, sx, sy, sz, hx, hy, hz, energies
                             half_trips)
         if s % measure_every == 0:
             _heisenberg_measure_csr(indptr, indices, data, sx, sy, sz, energies, perm, pair_a,
-                                    pair_b, cosk, sink, link_on, s, row, out_energy, out_mag,
-                                    out_q, out_qk2, out_link, out_bonds, out_walker, out_sweep)
+                                    pair_b, cosk, sink, link_on, k2_total, n_bonds, s, row,
+                                    out_energy, out_mag, out_q, out_qk2, out_link, out_bonds,
+                                    out_walker, out_sweep)
             row += 1
     return row

@@ -14,9 +14,17 @@ Numba only: arrays and scalars in, results written into ``out`` arrays.  Layout 
 Determinism: every output element is computed by one thread in a fixed order; threads only
 ever take whole outputs (or fixed-size blocks whose partial sums are combined in a fixed
 order), so results are bit-identical for any number of threads.
+
+Serial below a work threshold: each kernel's body is a ``_range`` function over a range of
+outputs (or tasks); the public kernel runs it over all of them in the calling thread when the
+work is small (fields.n_blocks: one thread, or < PARALLEL_MIN_WORK elements), else over
+contiguous blocks in a prange. A parallel region costs microseconds even with one thread,
+more than the whole measurement of a small system; the outputs are the same bits either way.
 """
 import numpy as np
 from numba import njit, prange
+
+from .fields import n_blocks
 
 # Fixed block sizes of the link-overlap quadratic forms (never derived from the thread count)
 _ROW_UNITS = 32  # row units per task; a unit is the row pair (u, N-1-u) (balanced triangle)
@@ -47,8 +55,22 @@ def ladder_pairs(R):
 def ising_magnetization(spins, perm, out):
     """out[t, r] = (1/N) Σ_i s_i of walker perm[r, t].  out (T, R) float64."""
     R, T = perm.shape
+    n = T * R
+    nb = n_blocks(n, n * spins.shape[1])
+    if nb <= 1:
+        _ising_magnetization_range(spins, perm, out, np.int64(0), n)
+    else:
+        for b in prange(nb):
+            _ising_magnetization_range(spins, perm, out, (b * n) // nb, ((b + 1) * n) // nb)
+
+
+# Ising: every term is ±1, so the float64 sums are exact integers in any order and the
+# reassociated (vectorised) loop gives the same bits as the sequential one.
+@njit(cache=True, fastmath={"reassoc", "nsz"})
+def _ising_magnetization_range(spins, perm, out, i0, i1):
+    R, T = perm.shape
     N = spins.shape[1]
-    for idx in prange(T * R):
+    for idx in range(i0, i1):
         t = idx // R
         r = idx - t * R
         w = perm[r, t]
@@ -62,8 +84,21 @@ def ising_magnetization(spins, perm, out):
 def heisenberg_magnetization(sx, sy, sz, perm, out):
     """out[t, r, μ] = (1/N) Σ_i S_iμ of walker perm[r, t].  out (T, R, 3) float64."""
     R, T = perm.shape
+    n = T * R
+    nb = n_blocks(n, 3 * n * sx.shape[1])
+    if nb <= 1:
+        _heisenberg_magnetization_range(sx, sy, sz, perm, out, np.int64(0), n)
+    else:
+        for b in prange(nb):
+            _heisenberg_magnetization_range(sx, sy, sz, perm, out, (b * n) // nb,
+                                            ((b + 1) * n) // nb)
+
+
+@njit(cache=True)
+def _heisenberg_magnetization_range(sx, sy, sz, perm, out, i0, i1):
+    R, T = perm.shape
     N = sx.shape[1]
-    for idx in prange(T * R):
+    for idx in range(i0, i1):
         t = idx // R
         r = idx - t * R
         w = perm[r, t]
@@ -104,45 +139,107 @@ def ising_overlap(spins, perm, pair_a, pair_b, cosk, sink, q, qk2):
     """q[t, p] = (1/N) Σ_i s_i^a s_i^b;  qk2[t, p] = (1/K) Σ_k |q(k)|²,
     q(k) = (1/N) Σ_i s_i^a s_i^b e^{i k·R_i}  (nan when K = 0).
     a = perm[pair_a[p], t], b = perm[pair_b[p], t]."""
-    T = perm.shape[1]
+    n = perm.shape[1] * pair_a.shape[0]
+    nb = n_blocks(n, n * spins.shape[1] * (1 + 2 * cosk.shape[0]))
+    if nb <= 1:
+        _ising_overlap_range(spins, perm, pair_a, pair_b, cosk, sink, q, qk2, np.int64(0), n)
+    else:
+        for b in prange(nb):
+            _ising_overlap_range(spins, perm, pair_a, pair_b, cosk, sink, q, qk2,
+                                 (b * n) // nb, ((b + 1) * n) // nb)
+
+
+@njit(cache=True)
+def _ising_overlap_range(spins, perm, pair_a, pair_b, cosk, sink, q, qk2, i0, i1):
     P = pair_a.shape[0]
     N = spins.shape[1]
     K = cosk.shape[0]
-    for idx in prange(T * P):
+    tau = np.empty(N)
+    re = np.zeros(K)
+    im = np.zeros(K)
+    for idx in range(i0, i1):
         t = idx // P
         p = idx - t * P
         wa = perm[pair_a[p], t]
         wb = perm[pair_b[p], t]
-        s = 0.0
-        for i in range(N):
-            s += np.float64(spins[wa, i]) * np.float64(spins[wb, i])
-        q[t, p] = s / N
+        q[t, p] = _ising_pair_products(spins, wa, wb, tau) / N
         if K == 0:
             qk2[t, p] = np.nan
             continue
+        # the K sums of one pair over sites i in one pass (each sum in its own sequential
+        # order: the same bits as one k at a time, 2K independent chains instead of 2)
+        re[:] = 0.0
+        im[:] = 0.0
+        if K == 3:
+            r0 = 0.0
+            r1 = 0.0
+            r2 = 0.0
+            m0 = 0.0
+            m1 = 0.0
+            m2 = 0.0
+            for i in range(N):
+                x = tau[i]
+                r0 += x * cosk[0, i]
+                m0 += x * sink[0, i]
+                r1 += x * cosk[1, i]
+                m1 += x * sink[1, i]
+                r2 += x * cosk[2, i]
+                m2 += x * sink[2, i]
+            re[0] = r0
+            re[1] = r1
+            re[2] = r2
+            im[0] = m0
+            im[1] = m1
+            im[2] = m2
+        else:
+            for k in range(K):
+                r = 0.0
+                m = 0.0
+                for i in range(N):
+                    r += tau[i] * cosk[k, i]
+                    m += tau[i] * sink[k, i]
+                re[k] = r
+                im[k] = m
         acc = 0.0
         for k in range(K):
-            re = 0.0
-            im = 0.0
-            for i in range(N):
-                tau = np.float64(spins[wa, i]) * np.float64(spins[wb, i])
-                re += tau * cosk[k, i]
-                im += tau * sink[k, i]
-            re /= N
-            im /= N
-            acc += re * re + im * im
+            x = re[k] / N
+            y = im[k] / N
+            acc += x * x + y * y
         qk2[t, p] = acc / K
+
+
+@njit(cache=True, fastmath={"reassoc", "nsz"})
+def _ising_pair_products(spins, wa, wb, tau):
+    """tau[i] = s_i^a s_i^b (float64) and Σ_i tau[i]: exact (±1 terms), so any order."""
+    s = 0.0
+    for i in range(spins.shape[1]):
+        x = np.float64(spins[wa, i]) * np.float64(spins[wb, i])
+        tau[i] = x
+        s += x
+    return s
 
 
 @njit(cache=True, parallel=True)
 def heisenberg_overlap(sx, sy, sz, perm, pair_a, pair_b, cosk, sink, q, qk2):
     """q[t, p, μ, ν] = (1/N) Σ_i S_iμ^a S_iν^b;  qk2[t, p] = (1/K) Σ_k Σ_μν |q_μν(k)|²
     (nan when K = 0).  q (T, P, 3, 3), qk2 (T, P) float64."""
-    T = perm.shape[1]
+    n = perm.shape[1] * pair_a.shape[0]
+    nb = n_blocks(n, 9 * n * sx.shape[1] * (1 + 2 * cosk.shape[0]))
+    if nb <= 1:
+        _heisenberg_overlap_range(sx, sy, sz, perm, pair_a, pair_b, cosk, sink, q, qk2,
+                                  np.int64(0), n)
+    else:
+        for b in prange(nb):
+            _heisenberg_overlap_range(sx, sy, sz, perm, pair_a, pair_b, cosk, sink, q, qk2,
+                                      (b * n) // nb, ((b + 1) * n) // nb)
+
+
+@njit(cache=True)
+def _heisenberg_overlap_range(sx, sy, sz, perm, pair_a, pair_b, cosk, sink, q, qk2, i0, i1):
     P = pair_a.shape[0]
     N = sx.shape[1]
     K = cosk.shape[0]
-    for idx in prange(T * P):
+    for idx in range(i0, i1):
         t = idx // P
         p = idx - t * P
         wa = perm[pair_a[p], t]
@@ -311,11 +408,22 @@ def _ising_tau(spins, perm, pair_a, pair_b, tau):
 def _heisenberg_tau(sx, sy, sz, perm, pair_a, pair_b, tau):
     """tau (n_cb, N, CB): column c = (t·P+p)·9 + 3μ+ν holds S_iμ^a S_iν^b (block and
     column advanced by one per product: no integer division per element)."""
+    N = sx.shape[1]
+    nb = n_blocks(N, 9 * N * perm.shape[1] * pair_a.shape[0])
+    if nb <= 1:
+        _heisenberg_tau_range(sx, sy, sz, perm, pair_a, pair_b, tau, np.int64(0), N)
+    else:
+        for b in prange(nb):
+            _heisenberg_tau_range(sx, sy, sz, perm, pair_a, pair_b, tau, (b * N) // nb,
+                                  ((b + 1) * N) // nb)
+
+
+@njit(cache=True)
+def _heisenberg_tau_range(sx, sy, sz, perm, pair_a, pair_b, tau, i0, i1):
     T = perm.shape[1]
     P = pair_a.shape[0]
-    N = sx.shape[1]
     CB = tau.shape[2]
-    for i in prange(N):
+    for i in range(i0, i1):
         blk = 0
         col = 0
         for t in range(T):
@@ -490,17 +598,29 @@ def _quadform_dense(J, tau, partial):
     four units at a time: rows u … u+3 together, then their mirrors together. τ and J share
     one dtype; in float32 the sums over j run in chunks of _J_CHUNK (_rows_u_chunked)."""
     n_cb, N, CB = tau.shape
+    n = partial.shape[0] * n_cb
+    nb = n_blocks(n, (N * N // 2) * n_cb * CB)
+    if nb <= 1:
+        _quadform_dense_tasks(J, tau, partial, np.int64(0), n)
+    else:
+        for b in prange(nb):
+            _quadform_dense_tasks(J, tau, partial, (b * n) // nb, ((b + 1) * n) // nb)
+
+
+@njit(cache=True, fastmath={"nsz"})
+def _quadform_dense_tasks(J, tau, partial, task0, task1):
+    n_cb, N, CB = tau.shape
     tf = tau.reshape(n_cb * N * CB)
     jb = N if tf.itemsize == 8 else _J_CHUNK
     n_units = (N + 1) // 2
-    n_rb = partial.shape[0]
-    for task in prange(n_rb * n_cb):
+    U = np.empty((4, CB), tau.dtype)
+    Uacc = np.empty((4, CB))
+    acc = np.empty(CB)
+    for task in range(task0, task1):
         rb = task // n_cb
         cb = task - rb * n_cb
         off = np.uint64(cb * N * CB)
-        acc = np.zeros(CB)
-        U = np.empty((4, CB), tau.dtype)
-        Uacc = np.empty((4, CB))
+        acc[:] = 0.0
         u_lo = rb * _ROW_UNITS
         u_hi = min(n_units, u_lo + _ROW_UNITS)
         unit = u_lo
@@ -527,15 +647,28 @@ def _quadform_csr(indptr, indices, data, tau, partial, unit_weight):
     """As _quadform_dense with J in CSR form (both directions stored; entries with column >
     row are used, in stored order); weights J_ij², or 1 per J_ij ≠ 0 with ``unit_weight``."""
     n_cb, N, CB = tau.shape
+    n = partial.shape[0] * n_cb
+    nb = n_blocks(n, (indptr[N] - indptr[0]) // 2 * n_cb * CB)
+    if nb <= 1:
+        _quadform_csr_tasks(indptr, indices, data, tau, partial, unit_weight, np.int64(0), n)
+    else:
+        for b in prange(nb):
+            _quadform_csr_tasks(indptr, indices, data, tau, partial, unit_weight,
+                                (b * n) // nb, ((b + 1) * n) // nb)
+
+
+@njit(cache=True, fastmath={"nsz"})
+def _quadform_csr_tasks(indptr, indices, data, tau, partial, unit_weight, task0, task1):
+    n_cb, N, CB = tau.shape
     tf = tau.reshape(n_cb * N * CB)
     n_units = (N + 1) // 2
-    n_rb = partial.shape[0]
-    for task in prange(n_rb * n_cb):
+    acc = np.empty(CB)
+    u = np.empty(CB)
+    for task in range(task0, task1):
         rb = task // n_cb
         cb = task - rb * n_cb
         off = np.uint64(cb * N * CB)
-        acc = np.zeros(CB)
-        u = np.empty(CB)
+        acc[:] = 0.0
         u_lo = rb * _ROW_UNITS
         u_hi = min(n_units, u_lo + _ROW_UNITS)
         for unit in range(u_lo, u_hi):
@@ -549,6 +682,76 @@ def _quadform_csr(indptr, indices, data, tau, partial, unit_weight):
                     acc[c] += tf[bi + np.uint64(c)] * u[c]
         for c in range(CB):
             partial[rb, cb * CB + c] = acc[c]
+
+
+@njit(cache=True, fastmath={"nsz"})
+def _row_u2_csr(indptr, indices, data, tf, off, i, CB, u, ub):
+    """_row_u_csr with both weights in one pass: u with J_ij², ub with 1 per J_ij ≠ 0 (each
+    element gets exactly the operations, in the order, of its own _row_u_csr pass)."""
+    cbu = np.uint64(CB)
+    for c in range(CB):
+        u[c] = 0.0
+        ub[c] = 0.0
+    for e in range(indptr[i], indptr[i + 1]):
+        j = indices[e]
+        if j <= i:
+            continue
+        x = np.float64(data[e])
+        w = x * x
+        wb = 1.0 if x != 0.0 else 0.0
+        b0 = off + np.uint64(j) * cbu
+        for c in range(CB):
+            t = tf[b0 + np.uint64(c)]
+            u[c] += w * t
+            ub[c] += wb * t
+
+
+@njit(cache=True, parallel=True, fastmath={"nsz"})
+def _quadform2_csr(indptr, indices, data, tau, partial, partial_b):
+    """_quadform_csr for both weights (J_ij² into ``partial``, 1 per bond into
+    ``partial_b``) in one pass over the couplings and τ: the same bits as two passes."""
+    n_cb, N, CB = tau.shape
+    n = partial.shape[0] * n_cb
+    nb = n_blocks(n, (indptr[N] - indptr[0]) * n_cb * CB)
+    if nb <= 1:
+        _quadform2_csr_tasks(indptr, indices, data, tau, partial, partial_b, np.int64(0), n)
+    else:
+        for b in prange(nb):
+            _quadform2_csr_tasks(indptr, indices, data, tau, partial, partial_b,
+                                 (b * n) // nb, ((b + 1) * n) // nb)
+
+
+@njit(cache=True, fastmath={"nsz"})
+def _quadform2_csr_tasks(indptr, indices, data, tau, partial, partial_b, task0, task1):
+    n_cb, N, CB = tau.shape
+    tf = tau.reshape(n_cb * N * CB)
+    n_units = (N + 1) // 2
+    acc = np.empty(CB)
+    accb = np.empty(CB)
+    u = np.empty(CB)
+    ub = np.empty(CB)
+    for task in range(task0, task1):
+        rb = task // n_cb
+        cb = task - rb * n_cb
+        off = np.uint64(cb * N * CB)
+        acc[:] = 0.0
+        accb[:] = 0.0
+        u_lo = rb * _ROW_UNITS
+        u_hi = min(n_units, u_lo + _ROW_UNITS)
+        for unit in range(u_lo, u_hi):
+            for side in range(2):
+                i = unit if side == 0 else N - 1 - unit
+                if side == 1 and i == unit:
+                    continue
+                _row_u2_csr(indptr, indices, data, tf, off, i, CB, u, ub)
+                bi = off + np.uint64(i * CB)
+                for c in range(CB):
+                    t = tf[bi + np.uint64(c)]
+                    acc[c] += t * u[c]
+                    accb[c] += t * ub[c]
+        for c in range(CB):
+            partial[rb, cb * CB + c] = acc[c]
+            partial_b[rb, cb * CB + c] = accb[c]
 
 
 @njit(cache=True)
@@ -643,26 +846,31 @@ def heisenberg_link_overlap_csr(indptr, indices, data, sx, sy, sz, perm, pair_a,
 
 
 @njit(cache=True)
-def ising_link_overlaps_csr(indptr, indices, data, spins, perm, pair_a, pair_b, out, out_bonds):
-    """Both link overlaps from one τ, J in CSR form: out[t, p] = q_l (J²-weighted, exactly
-    as ising_link_overlap_csr), out_bonds[t, p] = q_b = (1/N_b) Σ_{i<j, J_ij ≠ 0}
-    τ_ij^a τ_ij^b, τ_ij = s_i s_j (nan if there is no bond).  Both (T, P) float64."""
+def ising_link_overlaps_csr(indptr, indices, data, spins, perm, pair_a, pair_b, out, out_bonds,
+                            k2_total=-1.0, n_bonds=-1.0):
+    """Both link overlaps from one τ in one pass, J in CSR form: out[t, p] = q_l
+    (J²-weighted, exactly as ising_link_overlap_csr), out_bonds[t, p] = q_b = (1/N_b)
+    Σ_{i<j, J_ij ≠ 0} τ_ij^a τ_ij^b, τ_ij = s_i s_j (nan if there is no bond).  Both (T, P)
+    float64. ``k2_total`` = k2_sum_csr, ``n_bonds`` = bond_count_csr (constants of the
+    sample: pass them to skip recomputing; negative: computed here)."""
     tau, partial = _ising_link_setup(spins, perm, pair_a, pair_b, np.empty(0))
-    _quadform_csr(indptr, indices, data, tau, partial, False)
-    _finish_link(partial, k2_sum_csr(indptr, indices, data), 1, out)
-    partial[:, :] = 0.0
-    _quadform_csr(indptr, indices, data, tau, partial, True)
-    _finish_link(partial, bond_count_csr(indptr, indices, data), 1, out_bonds)
+    partial_b = np.zeros_like(partial)
+    _quadform2_csr(indptr, indices, data, tau, partial, partial_b)
+    _finish_link(partial, k2_sum_csr(indptr, indices, data) if k2_total < 0.0 else k2_total,
+                 1, out)
+    _finish_link(partial_b, bond_count_csr(indptr, indices, data) if n_bonds < 0.0 else n_bonds,
+                 1, out_bonds)
 
 
 @njit(cache=True)
 def heisenberg_link_overlaps_csr(indptr, indices, data, sx, sy, sz, perm, pair_a, pair_b, out,
-                                 out_bonds):
+                                 out_bonds, k2_total=-1.0, n_bonds=-1.0):
     """Heisenberg twin of ising_link_overlaps_csr: out = q_l (as heisenberg_link_overlap_csr),
     out_bonds = q_b = (1/N_b) Σ_{i<j, J_ij ≠ 0} (S_i^a·S_j^a)(S_i^b·S_j^b) (nan if no bond)."""
     tau, partial = _heisenberg_link_setup(sx, sy, sz, perm, pair_a, pair_b, np.empty(0))
-    _quadform_csr(indptr, indices, data, tau, partial, False)
-    _finish_link(partial, k2_sum_csr(indptr, indices, data), 9, out)
-    partial[:, :] = 0.0
-    _quadform_csr(indptr, indices, data, tau, partial, True)
-    _finish_link(partial, bond_count_csr(indptr, indices, data), 9, out_bonds)
+    partial_b = np.zeros_like(partial)
+    _quadform2_csr(indptr, indices, data, tau, partial, partial_b)
+    _finish_link(partial, k2_sum_csr(indptr, indices, data) if k2_total < 0.0 else k2_total,
+                 9, out)
+    _finish_link(partial_b, bond_count_csr(indptr, indices, data) if n_bonds < 0.0 else n_bonds,
+                 9, out_bonds)
