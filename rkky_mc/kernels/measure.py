@@ -308,7 +308,7 @@ def _heisenberg_overlap_range(sx, sy, sz, perm, pair_a, pair_b, cosk, sink, q, q
 # couplings: rows are taken four consecutive rows at a time (_rows4_u_dense): every load of
 # τ_j serves the four rows, j in pairs, the four u rows stay in L1 (τ itself,
 # N·CB·itemsize bytes, does not); 1.5–1.8× faster than one row at a time (Heisenberg
-# N = 1000 / 2000). Leftover rows, and CSR rows, one at a time (_row_u_dense, _row_u_csr:
+# N = 1000 / 2000). Leftover rows, and CSR rows, one at a time (_row_u_dense, _row_u2_csr:
 # j in groups of four / stored order). The inner loops over the CB columns of a block are
 # contiguous and vectorised. Fixed summation order throughout.
 # ---------------------------------------------------------------------------------------
@@ -567,27 +567,6 @@ def _rows_u_chunked(J, tf, off, i0, n_rows, N, jb, CB, U, Uacc):
         j0 = j1
 
 
-@njit(cache=True, fastmath={"nsz"})
-def _row_u_csr(indptr, indices, data, tf, off, i, CB, u, unit_weight):
-    """As _row_u_dense over the stored entries of row i with column > i (stored order);
-    weight J_ij², or with ``unit_weight`` 1 for every J_ij ≠ 0 (0 for a stored zero)."""
-    cbu = np.uint64(CB)
-    for c in range(CB):
-        u[c] = 0.0
-    for e in range(indptr[i], indptr[i + 1]):
-        j = indices[e]
-        if j <= i:
-            continue
-        x = np.float64(data[e])
-        if unit_weight:
-            w = 1.0 if x != 0.0 else 0.0
-        else:
-            w = x * x
-        b0 = off + np.uint64(j) * cbu
-        for c in range(CB):
-            u[c] += w * tf[b0 + np.uint64(c)]
-
-
 @njit(cache=True, parallel=True, fastmath={"nsz"})
 def _quadform_dense(J, tau, partial):
     """partial[rb, cb·CB + c] = Σ_{rows i of row block rb} τ_i[c] Σ_{j>i} J_ij² τ_j[c].
@@ -642,52 +621,11 @@ def _quadform_dense_tasks(J, tau, partial, task0, task1):
             partial[rb, cb * CB + c] = acc[c]
 
 
-@njit(cache=True, parallel=True, fastmath={"nsz"})
-def _quadform_csr(indptr, indices, data, tau, partial, unit_weight):
-    """As _quadform_dense with J in CSR form (both directions stored; entries with column >
-    row are used, in stored order); weights J_ij², or 1 per J_ij ≠ 0 with ``unit_weight``."""
-    n_cb, N, CB = tau.shape
-    n = partial.shape[0] * n_cb
-    nb = n_blocks(n, (indptr[N] - indptr[0]) // 2 * n_cb * CB)
-    if nb <= 1:
-        _quadform_csr_tasks(indptr, indices, data, tau, partial, unit_weight, np.int64(0), n)
-    else:
-        for b in prange(nb):
-            _quadform_csr_tasks(indptr, indices, data, tau, partial, unit_weight,
-                                (b * n) // nb, ((b + 1) * n) // nb)
-
-
-@njit(cache=True, fastmath={"nsz"})
-def _quadform_csr_tasks(indptr, indices, data, tau, partial, unit_weight, task0, task1):
-    n_cb, N, CB = tau.shape
-    tf = tau.reshape(n_cb * N * CB)
-    n_units = (N + 1) // 2
-    acc = np.empty(CB)
-    u = np.empty(CB)
-    for task in range(task0, task1):
-        rb = task // n_cb
-        cb = task - rb * n_cb
-        off = np.uint64(cb * N * CB)
-        acc[:] = 0.0
-        u_lo = rb * _ROW_UNITS
-        u_hi = min(n_units, u_lo + _ROW_UNITS)
-        for unit in range(u_lo, u_hi):
-            for side in range(2):
-                i = unit if side == 0 else N - 1 - unit
-                if side == 1 and i == unit:
-                    continue
-                _row_u_csr(indptr, indices, data, tf, off, i, CB, u, unit_weight)
-                bi = off + np.uint64(i * CB)
-                for c in range(CB):
-                    acc[c] += tf[bi + np.uint64(c)] * u[c]
-        for c in range(CB):
-            partial[rb, cb * CB + c] = acc[c]
-
-
 @njit(cache=True, fastmath={"nsz"})
 def _row_u2_csr(indptr, indices, data, tf, off, i, CB, u, ub):
-    """_row_u_csr with both weights in one pass: u with J_ij², ub with 1 per J_ij ≠ 0 (each
-    element gets exactly the operations, in the order, of its own _row_u_csr pass)."""
+    """As _row_u_dense over the stored entries of row i with column > i (stored order), for
+    both weights in one pass: u with J_ij², ub with 1 for every J_ij ≠ 0 (0 for a stored
+    zero)."""
     cbu = np.uint64(CB)
     for c in range(CB):
         u[c] = 0.0
@@ -708,8 +646,9 @@ def _row_u2_csr(indptr, indices, data, tf, off, i, CB, u, ub):
 
 @njit(cache=True, parallel=True, fastmath={"nsz"})
 def _quadform2_csr(indptr, indices, data, tau, partial, partial_b):
-    """_quadform_csr for both weights (J_ij² into ``partial``, 1 per bond into
-    ``partial_b``) in one pass over the couplings and τ: the same bits as two passes."""
+    """As _quadform_dense with J in CSR form (both directions stored; entries with column >
+    row are used, in stored order), for both weights in one pass over the couplings and τ:
+    J_ij² into ``partial``, 1 per bond J_ij ≠ 0 into ``partial_b``."""
     n_cb, N, CB = tau.shape
     n = partial.shape[0] * n_cb
     nb = n_blocks(n, (indptr[N] - indptr[0]) * n_cb * CB)
@@ -822,9 +761,8 @@ def ising_link_overlap_dense(J, spins, perm, pair_a, pair_b, out, k2_total=-1.0)
 @njit(cache=True)
 def ising_link_overlap_csr(indptr, indices, data, spins, perm, pair_a, pair_b, out):
     """As ising_link_overlap_dense with J in CSR form (indptr, indices, data)."""
-    tau, partial = _ising_link_setup(spins, perm, pair_a, pair_b, np.empty(0))
-    _quadform_csr(indptr, indices, data, tau, partial, False)
-    _finish_link(partial, k2_sum_csr(indptr, indices, data), 1, out)
+    ising_link_overlaps_csr(indptr, indices, data, spins, perm, pair_a, pair_b, out,
+                            np.empty_like(out))
 
 
 @njit(cache=True)
@@ -840,9 +778,8 @@ def heisenberg_link_overlap_dense(J, sx, sy, sz, perm, pair_a, pair_b, out, k2_t
 @njit(cache=True)
 def heisenberg_link_overlap_csr(indptr, indices, data, sx, sy, sz, perm, pair_a, pair_b, out):
     """As heisenberg_link_overlap_dense with J in CSR form."""
-    tau, partial = _heisenberg_link_setup(sx, sy, sz, perm, pair_a, pair_b, np.empty(0))
-    _quadform_csr(indptr, indices, data, tau, partial, False)
-    _finish_link(partial, k2_sum_csr(indptr, indices, data), 9, out)
+    heisenberg_link_overlaps_csr(indptr, indices, data, sx, sy, sz, perm, pair_a, pair_b, out,
+                                 np.empty_like(out))
 
 
 @njit(cache=True)
