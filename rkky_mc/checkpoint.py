@@ -378,8 +378,9 @@ def create(path, make_writer, state: dict, meta: dict, replace: bool = False) ->
 def commit(path, rows: dict | None, state: dict, meta: dict, tempering: dict | None = None,
            finished: bool = False, finish_info: dict | None = None, resize: int | None = None,
            root_attrs: dict | None = None, provenance: dict | None = None,
-           generation: int | None = None) -> int:
-    """Write a new generation: the current file plus ``rows``, ``tempering`` and the
+           generation: int | None = None, groups: dict | None = None) -> int:
+    """Write a new generation: the current file plus ``rows``, ``tempering``, a driver's
+    output ``groups`` ({group: {dataset: (array, units, description)}}) and the
     checkpoint ``state``; optionally marked finished, with root attributes, provenance
     entries or a new number of rows (an extended run) set. See the module docstring.
 
@@ -393,10 +394,12 @@ def commit(path, rows: dict | None, state: dict, meta: dict, tempering: dict | N
     # (the pre-check asks only for what the commit needs for sure: the copy and the state;
     # the rows are compressed on the way, so their raw size only goes into the message)
     check_space(path, commit_bytes(path, None, state))
-    needed = commit_bytes(path, rows, state)
+    needed = commit_bytes(path, rows, state) + sum(
+        np.asarray(v[0]).nbytes for g in (groups or {}).values() for v in g.values())
     try:
         return _commit(path, tmp, rows, state, meta, tempering, finished, finish_info, resize,
-                       root_attrs, provenance, generation, reserve_bytes=needed - commit_bytes(path, None, {}))
+                       root_attrs, provenance, generation, reserve_bytes=needed - commit_bytes(path, None, {}),
+                       groups=groups)
     except (OSError, RuntimeError) as exc:
         if is_disk_full(exc):
             _discard(tmp)
@@ -412,7 +415,7 @@ def _free_or_zero(path) -> int:
 
 
 def _commit(path, tmp, rows, state, meta, tempering, finished, finish_info, resize, root_attrs,
-            provenance, generation, reserve_bytes: int = 0) -> int:
+            provenance, generation, reserve_bytes: int = 0, groups: dict | None = None) -> int:
     from .hdf5 import RunWriter
 
     try:
@@ -440,6 +443,8 @@ def _commit(path, tmp, rows, state, meta, tempering, finished, finish_info, resi
         fault_point("commit:rows")
         if tempering is not None:
             writer.write_tempering(**tempering)
+        for name, datasets in (groups or {}).items():
+            writer.write_group(name, datasets)
         write_checkpoint(writer.file, state, dict(meta, n_valid=writer.n_valid))
         if finished:
             writer.finish(**(finish_info or {}))

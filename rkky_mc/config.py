@@ -32,6 +32,11 @@ NORMALIZE = ("nn", "none")
 EA_DISTRIBUTIONS = ("gaussian", "pm1")
 PRECISIONS = ("float64", "float32")
 TEMPERATURE_UNITS = ("J0", "K")
+METHODS = ("pt", "pa")  # anneal.method: parallel tempering | population annealing
+# anneal keys that only one method uses: set to anything but their default under the other
+# method they are an error naming anneal.method (at their defaults they are accepted)
+PT_ONLY_KEYS = ("replicas", "thermalization", "sweeps", "measure_every")
+PA_ONLY_KEYS = ("population", "sweeps_per_temperature")
 
 # upper bound of thermalization + sweeps (also after `resume --sweeps`): sweep counts stay
 # exact in float64 and far from int64 overflow in every counter and dataset size
@@ -107,6 +112,12 @@ class AnnealConfig:
     link_overlap: bool = True
     precision: str = "float64"
     temperature_unit: str = "J0"  # "J0" | "K" (K: converted with sample.J0_kelvin)
+    # population annealing (method = "pa"; rkky_mc/drivers/population_annealing.py).
+    # anneal.sweeps already means the measured sweeps of parallel tempering, so the sweeps
+    # at each annealing temperature (N_S) are sweeps_per_temperature.
+    method: str = "pt"
+    population: int = 1000
+    sweeps_per_temperature: int = 10
 
 
 @dataclass
@@ -325,6 +336,21 @@ def _temperatures(value) -> list[float]:
     return sorted(temps)
 
 
+def _method_keys(a: AnnealConfig) -> None:
+    """Keys of the other method: accepted at their defaults, else an error naming
+    anneal.method."""
+    defaults = AnnealConfig()
+    unused, other = (PT_ONLY_KEYS, "pt") if a.method == "pa" else (PA_ONLY_KEYS, "pa")
+    for key in unused:
+        value = getattr(a, key)
+        if value != getattr(defaults, key):
+            hint = (" (the sweeps at each temperature are anneal.sweeps_per_temperature)"
+                    if key == "sweeps" else "")
+            raise ConfigError(f"anneal.{key}", value,
+                              f"used only with anneal.method = {other!r}, this run has "
+                              f"anneal.method = {a.method!r}; remove it{hint}")
+
+
 def validate(cfg: Config) -> None:
     """Check every value; normalise types in place (ints to floats, temperature ladder)."""
     s, a, o = cfg.sample, cfg.anneal, cfg.output
@@ -394,6 +420,10 @@ def validate(cfg: Config) -> None:
     _int("anneal.seed", a.seed, lo=0)
     _bool("anneal.link_overlap", a.link_overlap)
     _choice("anneal.precision", a.precision, PRECISIONS)
+    _choice("anneal.method", a.method, METHODS)
+    _int("anneal.population", a.population, lo=1, hi=2**40)
+    _int("anneal.sweeps_per_temperature", a.sweeps_per_temperature, lo=1, hi=MAX_TOTAL_SWEEPS)
+    _method_keys(a)
 
     if not isinstance(o.path, str) or not o.path:
         raise ConfigError("output.path", o.path, "must be a file path ending in .h5")

@@ -25,6 +25,8 @@ Layout (M measurements, T temperatures, R ladders, P = R(R-1)/2 ladder pairs)::
                       link_overlap_bonds, walker (M, ...) -- see rkky_mc/observables_registry.py
     /tempering/       swap_acceptance (R, T-1), swap_accepted (R, T-1), swap_attempted (),
                       half_trips (R,), round_trips (R,)
+    /<driver group>   a driver's output (e.g. /pa, population annealing), attr
+                      kind = "driver output"; written whole by each commit (``groups=``)
 
 Every dataset has attrs ``units`` and ``description``; time series also ``axes``.  Rows
 at or beyond ``n_valid`` are not data (they hold the fill value: NaN, or -1 for integers).
@@ -57,6 +59,31 @@ ENERGY_UNITS = {
     "ea": "J (EA coupling scale)",
     "file": "units of the coupling file",
 }
+
+
+# top-level groups of the layout itself: a driver's output group may not take these names
+RESERVED_GROUPS = ("provenance", "sample", "temperatures", "temperatures_kelvin", "timeseries",
+                   "tempering", "checkpoint")
+# attr ``kind`` of a driver's output group (how read_run tells it from the layout's groups)
+DRIVER_GROUP_KIND = "driver output"
+
+
+def checked_groups(groups: dict | None) -> dict:
+    """A commit's ``groups`` ({group: {dataset: (array, units, description)}}) checked:
+    names not of the layout, every entry a triple. Returns {group: {dataset: (ndarray,
+    units, description)}}."""
+    out = {}
+    for name, datasets in (groups or {}).items():
+        name = str(name)
+        if not name or "/" in name or name in RESERVED_GROUPS:
+            raise ValueError(f"output group {name!r}: not a driver group name "
+                             f"(reserved: {', '.join(RESERVED_GROUPS)})")
+        out[name] = {}
+        for ds, value in dict(datasets).items():
+            if not (isinstance(value, tuple) and len(value) == 3):
+                raise ValueError(f"/{name}/{ds}: expected (array, units, description)")
+            out[name][str(ds)] = (np.asarray(value[0]), str(value[1]), str(value[2]))
+    return out
 
 
 class FormatError(ValueError):
@@ -414,6 +441,18 @@ class RunWriter:
             _put(g, name, value, units, desc)
         self.file.flush()
 
+    def write_group(self, name: str, datasets: dict) -> None:
+        """Replace the driver output group ``/name`` by ``datasets`` ({dataset: (array,
+        units, description)}; see :func:`checked_groups`)."""
+        checked = checked_groups({name: datasets})[name]
+        if name in self.file:
+            del self.file[name]
+        g = self.file.create_group(name)
+        g.attrs["kind"] = DRIVER_GROUP_KIND
+        for ds, (value, units, desc) in checked.items():
+            _put(g, ds, value, units, desc)
+        self.file.flush()
+
     def set_attrs(self, group: str, values: dict) -> None:
         """Set attributes of ``group`` (a path in the file, "/" for the root)."""
         # require_group: a group deleted by hand (say /provenance) comes back, not a KeyError
@@ -503,6 +542,8 @@ class RunData:
     box: np.ndarray | None = None
     couplings: object = None         # dense array, or (indptr, indices, data); if requested
     temperatures_kelvin: np.ndarray | None = None   # (T,) K, when sample.J0_kelvin is set
+    groups: dict = field(default_factory=dict)        # driver output: group -> {name: array}
+    groups_attrs: dict = field(default_factory=dict)  # group -> {name: {units, description}}
 
     @property
     def spin(self) -> str:
@@ -556,6 +597,12 @@ def _read(path: str, want_couplings: bool) -> RunData:
             ts_attrs["link_overlap_bonds"] = {"units": spec[3], "axes": spec[2],
                                               "description": spec[4] + " (not in this file: "
                                               "written before the dataset existed)"}
+        groups, groups_attrs = {}, {}
+        for name, g_out in f.items():
+            if isinstance(g_out, h5py.Group) and _py(g_out.attrs.get("kind", "")) == DRIVER_GROUP_KIND:
+                groups[name] = {k: ds[()] for k, ds in g_out.items() if isinstance(ds, h5py.Dataset)}
+                groups_attrs[name] = {k: _attrs(ds) for k, ds in g_out.items()
+                                      if isinstance(ds, h5py.Dataset)}
         tempering = {}
         if "tempering" in f:
             for name, ds in f["tempering"].items():
@@ -590,4 +637,6 @@ def _read(path: str, want_couplings: bool) -> RunData:
             box=box,
             couplings=cpl,
             temperatures_kelvin=f["temperatures_kelvin"][()] if "temperatures_kelvin" in f else None,
+            groups=groups,
+            groups_attrs=groups_attrs,
         )

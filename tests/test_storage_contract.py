@@ -300,3 +300,30 @@ def test_memory_and_file_runs_are_identical(tmp_path):
     sa, ma = mem.recover()
     sb, mb = disk.recover()
     assert ma["checksum"] == mb["checksum"]
+
+
+def test_driver_output_groups(make_recorder):
+    """commit(groups=): a driver's output group is written whole by each commit, read back
+    bit for bit with its units and description (RunData.groups / groups_attrs), replaced
+    (not merged) by the next commit, and kept by a commit that does not name it; the
+    layout's own group names are refused and leave the last generation."""
+    rec, sim = _created(make_recorder)
+    first = {"pa": {"free_energy": (np.array([-1.5, np.nan]), "J0", "f per spin"),
+                    "families": (np.array([7, 3], dtype=np.int64), "1", "families"),
+                    "steps": (np.int64(2), "1", "steps done")}}
+    _commit(rec, sim, _rows(sim, 1), groups=first)
+    run = rec.read()
+    assert sorted(run.groups) == ["pa"] and sorted(run.groups["pa"]) == ["families", "free_energy", "steps"]
+    for name, (value, units, desc) in first["pa"].items():
+        assert _same(run.groups["pa"][name], value), name
+        assert run.groups_attrs["pa"][name] == {"units": units, "description": desc}
+    _commit(rec, sim, _rows(sim, 1), groups={"pa": {"families": (np.array([9]), "1", "f")}})
+    assert sorted(rec.read().groups["pa"]) == ["families"]
+    _commit(rec, sim, _rows(sim, 1))
+    assert _same(rec.read().groups["pa"]["families"], np.array([9]))
+    before = rec.root_attrs()["generation"]
+    for bad in ("tempering", "checkpoint", "a/b"):
+        with pytest.raises(ValueError):
+            _commit(rec, sim, None, groups={bad: {"x": (np.zeros(1), "1", "x")}})
+    assert rec.root_attrs()["generation"] == before
+    assert sorted(rec.read().groups) == ["pa"]

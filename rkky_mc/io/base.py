@@ -74,7 +74,8 @@ class Recorder(ABC):
     def commit(self, rows: dict | None, state: dict, meta: dict, tempering: dict | None = None,
                finished: bool = False, finish_info: dict | None = None,
                resize: int | None = None, root_attrs: dict | None = None,
-               provenance: dict | None = None, generation: int | None = None) -> int:
+               provenance: dict | None = None, generation: int | None = None,
+               groups: dict | None = None) -> int:
         """One new generation, atomically, returning its number (root attr ``generation``):
         ``root_attrs`` and ``provenance`` entries set,
         rows resized to ``resize`` (never below n_valid), ``rows`` (name -> (m, ...) arrays,
@@ -83,7 +84,10 @@ class Recorder(ABC):
         (its meta gets ``n_valid``), and with ``finished`` the status set to "finished"
         (``finish_info``: end_time and other provenance). ``generation``: the one this
         commit continues from; if the run is at another, ConcurrentWriterError (a second
-        writer) and nothing is written. None: whatever is there."""
+        writer) and nothing is written. None: whatever is there. ``groups``: a driver's
+        output groups, {group: {dataset: (array, units, description)}}; each named group
+        is replaced whole (read back as ``RunData.groups``; names of the layout's own
+        groups are refused, see ``hdf5.RESERVED_GROUPS``)."""
 
     @abstractmethod
     def recover(self) -> tuple[dict, dict]:

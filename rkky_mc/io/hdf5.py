@@ -52,11 +52,12 @@ class HDF5Recorder(Recorder):
         checkpoint.create(self.path, make_writer, state, meta, replace=replace)
 
     def commit(self, rows, state, meta, tempering=None, finished=False, finish_info=None,
-               resize=None, root_attrs=None, provenance=None, generation=None) -> int:
+               resize=None, root_attrs=None, provenance=None, generation=None,
+               groups=None) -> int:
         return checkpoint.commit(self.path, rows, state, meta, tempering=tempering,
                                  finished=finished, finish_info=finish_info, resize=resize,
                                  root_attrs=root_attrs, provenance=provenance,
-                                 generation=generation)
+                                 generation=generation, groups=groups)
 
     def recover(self) -> tuple[dict, dict]:
         state, meta, path = checkpoint.recover(self.path)

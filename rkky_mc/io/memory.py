@@ -22,6 +22,7 @@ from ..hdf5 import (
     _attr_value,
     _py,
     _timeseries_specs,
+    checked_groups,
     checked_rows,
     initial_root_attrs,
     sample_attrs,
@@ -55,6 +56,7 @@ class _Generation:
         self.specs: dict = {}
         self.series: dict = {}         # name -> (n_rows, ...) array (fill beyond n_valid)
         self.tempering: dict = {}      # name -> (array, units, description)
+        self.groups: dict = {}         # driver output: group -> {name: (array, units, desc)}
         self.state: dict = {}
         self.meta: dict = {}
 
@@ -130,7 +132,8 @@ class MemoryRecorder(Recorder):
         g.meta = _plain(dict(meta, checksum=checkpoint.state_checksum(g.state)))
 
     def commit(self, rows, state, meta, tempering=None, finished=False, finish_info=None,
-               resize=None, root_attrs=None, provenance=None, generation=None) -> int:
+               resize=None, root_attrs=None, provenance=None, generation=None,
+               groups=None) -> int:
         found = int(self._current().attrs["generation"])
         if generation is not None and found != generation:
             raise checkpoint.ConcurrentWriterError(
@@ -153,6 +156,8 @@ class MemoryRecorder(Recorder):
             R = int(g.specs["energy"][0][1])
             T = int(g.temperatures.size)
             g.tempering = tempering_arrays(R, T, **tempering)
+        for name, datasets in checked_groups(groups).items():
+            g.groups[name] = {k: (np.array(v, copy=True), u, d) for k, (v, u, d) in datasets.items()}
         self._write_checkpoint(g, state, dict(meta, n_valid=n_valid))
         if finished:
             info = dict(finish_info or {})
@@ -223,7 +228,11 @@ class MemoryRecorder(Recorder):
             timeseries_attrs=ts_attrs, tempering=tempering,
             positions=None if g.positions is None else g.positions.copy(),
             box=None if g.box is None else g.box.copy(), couplings=cpl,
-            temperatures_kelvin=None if g.temperatures_kelvin is None else g.temperatures_kelvin.copy())
+            temperatures_kelvin=None if g.temperatures_kelvin is None else g.temperatures_kelvin.copy(),
+            groups={name: {k: np.array(v, copy=True)[()] for k, (v, _u, _d) in ds.items()}
+                    for name, ds in g.groups.items()},
+            groups_attrs={name: {k: {"units": u, "description": d} for k, (_v, u, d) in ds.items()}
+                          for name, ds in g.groups.items()})
 
     def read_series(self, name: str):
         g = self._current()
