@@ -286,7 +286,13 @@ def _print_summary(out_path) -> None:
     from .hdf5 import read_run
     from .summary import format_summary, summarize
 
-    summary = summarize(read_run(out_path))
+    run = read_run(out_path)
+    if "pa" in run.groups:  # population annealing: its table
+        from .drivers.population_annealing import table_lines
+
+        click.echo("\n".join(table_lines(run.groups["pa"])))
+        return
+    summary = summarize(run)
     if summary is not None:
         click.echo(format_summary(summary, str(out_path)))
 

@@ -144,11 +144,16 @@ class Config:
 
     @property
     def total_sweeps(self) -> int:
+        if self.anneal.method == "pa":  # every temperature's sweeps
+            return len(self.anneal.temperatures) * self.anneal.sweeps_per_temperature
         return self.anneal.thermalization + self.anneal.sweeps
 
     @property
     def n_measurements(self) -> int:
-        """Measurements are taken after sweeps s = 0, k, 2k, ... < total_sweeps."""
+        """Measurements are taken after sweeps s = 0, k, 2k, ... < total_sweeps (none for
+        population annealing: its rows are /pa's)."""
+        if self.anneal.method == "pa":
+            return 0
         k = self.anneal.measure_every
         return -(-self.total_sweeps // k)
 
@@ -424,6 +429,9 @@ def validate(cfg: Config) -> None:
     _int("anneal.population", a.population, lo=1, hi=2**40)
     _int("anneal.sweeps_per_temperature", a.sweeps_per_temperature, lo=1, hi=MAX_TOTAL_SWEEPS)
     _method_keys(a)
+    if a.method == "pa" and len(a.temperatures) * a.sweeps_per_temperature > MAX_TOTAL_SWEEPS:
+        raise ConfigError("anneal.sweeps_per_temperature", a.sweeps_per_temperature,
+                          f"× {len(a.temperatures)} temperatures must be ≤ 2**53 sweeps in all")
 
     if not isinstance(o.path, str) or not o.path:
         raise ConfigError("output.path", o.path, "must be a file path ending in .h5")

@@ -83,6 +83,8 @@ def describe(path) -> str:
     if kelvin is not None:
         given = " (as given: anneal.temperature_unit = 'K')" if anneal.get("temperature_unit") == "K" else ""
         lines.append(f"  temperatures in K{given}: " + " ".join(f"{t:.4g}" for t in kelvin))
+    if anneal.get("method") == "pa":  # population annealing: no time series, the /pa table
+        return "\n".join(lines + _population_annealing_lines(recorder, run, anneal))
     lines.append(f"  replicas (ladders) R = {run.attrs.get('R', len(run.tempering.get('half_trips', [])))}, "
                  f"update {anneal.get('update')}, over-relaxation {anneal.get('overrelaxation')}, "
                  f"measure every {anneal.get('measure_every')}")
@@ -125,3 +127,23 @@ def describe(path) -> str:
         for lo, hi, n, mean in log_windows(ts["sweep"], e):
             lines.append(f"    [{lo:>7}, {hi:>7})  {n:>6}  " + "  ".join(f"{mean[t]:<11.6f}" for t in show))
     return "\n".join(lines)
+
+
+def _population_annealing_lines(recorder, run, anneal: dict) -> list[str]:
+    from .drivers.population_annealing import table_lines
+
+    ckpt = recorder.checkpoint_meta()
+    total = len(run.temperatures) * int(anneal.get("sweeps_per_temperature", 0))
+    lines = [f"  population annealing: R_p = {anneal.get('population')}, "
+             f"{anneal.get('sweeps_per_temperature')} sweeps per temperature, update "
+             f"{anneal.get('update')}, over-relaxation {anneal.get('overrelaxation')}",
+             f"  status: {run.status}; sweeps {int(ckpt.get('sweeps_done', 0))} / {total}"]
+    if ckpt:
+        lines.append(f"  last checkpoint: {ckpt.get('time')} on {ckpt.get('cpu')}")
+    prov = run.provenance
+    lines.append(f"  started {prov.get('start_time')} on {prov.get('host')}"
+                 + (f", finished {prov.get('end_time')}" if prov.get("end_time") else "")
+                 + (f", last resumed {prov.get('resumed_at')}" if prov.get("resumed_at") else ""))
+    if "pa" in run.groups:
+        lines += table_lines(run.groups["pa"])
+    return lines

@@ -162,6 +162,29 @@ def estimate(cfg: Config, base_dir=".") -> MemoryEstimate:
     parts["sample build"] = build
 
     # ---- the ensemble
+    if a.method == "pa":
+        # population annealing: R_p replicas' spins and fields, twice (resampling gathers
+        # into a second buffer), plus the per-replica site orders (Ising Metropolis) and a
+        # block of 256 replicas' float64 initial draw; no time series, no pair scratch
+        # beyond drivers.population_annealing.PAIRS pairs
+        Rp = a.population
+        state = 2 * (spin.arrays_per_spin * Rp * N * item) + 8 * Rp * N + 256 * Rp
+        parts["population (twice: resampling)"] = state
+        link = 0
+        if a.link_overlap:
+            from .drivers.population_annealing import PAIRS
+
+            link = N * PAIRS * spin.components ** 2 * 8 * 2
+            parts["link-overlap scratch"] = link
+        init = 8 * (spin.components + 1) * 256 * N
+        est.peak = int(max(build, couplings + state + max(init, link)))
+        largest = max(parts, key=parts.get)
+        if largest.startswith("population"):
+            est.key, est.value = "anneal.population", Rp
+        else:
+            est.key, est.value = {"rkky": ("sample.L", s.L), "sk": ("sample.N", s.N),
+                                  "ea": ("sample.L", s.L), "file": ("sample.path", s.path)}[s.model]
+        return est
     state = spin.arrays_per_spin * W * N * item + 8 * (R * N + 6 * N) + 64 * W
     init = 8 * (spin.components + 1) * W * N  # the float64 draw and its normalisation
     parts["spins and fields"] = state

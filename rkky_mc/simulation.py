@@ -323,6 +323,8 @@ class Checkpointer:
             stack_rows(buffer), self.sim.state_dict(), self.meta(),
             tempering=self.sim.tempering_stats(), finished=final,
             finish_info={"end_time": provenance.now_iso()}, generation=self.generation,
+            # a driver's output group (drivers/population_annealing.py: /pa)
+            groups=self.sim.output_groups() if hasattr(self.sim, "output_groups") else None,
             **pending,
         )
         buffer.clear()
@@ -424,7 +426,11 @@ def start_run(cfg: Config, sample: Sample, path, prov: dict, stop=None, progress
     ``threads``: numba threads for the sweeps — "auto" (:func:`choose_threads`), an int, or
     None (numba's current setting). Results never depend on it. ``replace``: an existing
     file at ``path`` (with its ``.prev``) is replaced when the first generation is in place,
-    not before (``run --overwrite``)."""
+    not before (``run --overwrite``). Another ``anneal.method`` goes to its driver."""
+    if cfg.anneal.method != "pt":
+        return DRIVERS[cfg.anneal.method].start_run(cfg, sample, path, prov, stop=stop,
+                                                    progress=progress, threads=threads,
+                                                    replace=replace)
     recorder = recorder_for(path)
     if cfg.sample.model == "file":
         # the sample was read relative to this working directory: store where it really is
@@ -555,6 +561,9 @@ def prepare_resume(path, extra_sweeps: int = 0, total_sweeps: int | None = None,
     generation = int(root.get("generation", 0))
     measured_sweeps = recorder.read_series("sweep")
     cfg = load_config(text=text)
+    if cfg.anneal.method != "pt":  # another driver (drivers/): its own checks and state
+        return DRIVERS[cfg.anneal.method].prepare_resume(recorder, state, meta, cfg, text,
+                                                         extra_sweeps, total_sweeps)
     problem = checkpoint.row_problem(measured_sweeps, int(meta["sweeps_done"]), cfg.anneal.measure_every,
                                      n_valid=int(root["n_valid"]))
     if problem:
@@ -595,6 +604,9 @@ def resume_run(sim: Simulation, info: dict, prov: dict, stop=None, progress=None
                threads="auto") -> Simulation:
     """Continue a run prepared by :func:`prepare_resume` until done or stopped (``threads``
     as in :func:`start_run`)."""
+    if info.get("driver"):  # prepared by another driver (see prepare_resume)
+        return DRIVERS[info["driver"]].resume_run(sim, info, prov, stop=stop, progress=progress,
+                                                  threads=threads)
     cfg = info["config"]
     history = {"resumed_at": prov.get("start_time", provenance.now_iso()),
                "resume_command_line": prov.get("command_line", ""),
