@@ -110,6 +110,13 @@ class Run:
         """swap_acceptance (R, T-1), swap_accepted, swap_attempted, half_trips, round_trips."""
         return MappingProxyType({k: _frozen(np.asarray(v)) for k, v in self._data.tempering.items()})
 
+    @property
+    def groups(self):
+        """A driver's output groups, e.g. ``run.groups["pa"]["free_energy"]`` (population
+        annealing: one row per temperature, ascending)."""
+        return MappingProxyType({g: MappingProxyType({k: _frozen(np.asarray(v)) for k, v in d.items()})
+                                 for g, d in self._data.groups.items()})
+
     # ---- the time series ------------------------------------------------------------
     def keys(self) -> list[str]:
         """The time series of this run (registry order first)."""
@@ -207,10 +214,11 @@ def run(config, backend: str = "memory", output=None, threads="auto") -> Run:
     existing file is an error). Bad config values raise ConfigError."""
     from . import provenance
     from .couplings import build_sample
+    from .drivers import driver_module
     from .io import BACKENDS, MemoryRecorder
-    from .simulation import start_run
 
     cfg = _as_config(config)
+    start_run = driver_module(cfg.anneal.method).start_run
     if backend == "memory":
         recorder = MemoryRecorder()
     elif backend == "hdf5":

@@ -338,3 +338,14 @@ def test_cli_run_info_and_resume(tmp_path):
     assert res.exit_code == 0 and "finished" in res.output
     res = runner.invoke(main, ["resume", str(out), "--sweeps", "5"])
     assert res.exit_code == 2 and "cannot be extended" in res.output
+
+
+def test_python_api_runs_pa():
+    import rkky_mc
+
+    run = rkky_mc.run({"sample": {"model": "sk", "N": 6}, "anneal": {
+        "method": "pa", "population": 20, "sweeps_per_temperature": 1, "temperatures": [0.5, 1.0]}},
+        threads=None)
+    assert run.finished and run.n_valid == 0
+    assert run.groups["pa"]["temperatures"].tolist() == [0.5, 1.0]
+    assert np.isfinite(run.groups["pa"]["free_energy"]).all()

@@ -52,6 +52,24 @@ def warm_variant(spin: str, storage: str, precision: str, update: str) -> None:
         sim.run_chunk(2)
         sim.sweep()
         sim.measure()
+        _warm_population_annealing(cfg, precision)
+
+
+def _warm_population_annealing(cfg, precision: str) -> None:
+    """The population-annealing path of the same variant (kernels/population.py and the
+    sweep kernels it calls with one replica per order)."""
+    from ..config import from_dict
+    from ..couplings import build_sample
+    from ..drivers.population_annealing import PopulationAnnealing
+
+    a = cfg.anneal
+    pa_cfg = from_dict({"sample": cfg.to_dict()["sample"],
+                        "anneal": {"method": "pa", "temperatures": [0.5, 1.0], "population": 4,
+                                   "sweeps_per_temperature": 1, "update": a.update,
+                                   "overrelaxation": a.overrelaxation, "precision": precision,
+                                   "seed": 1}})
+    pa = PopulationAnnealing(pa_cfg, build_sample(pa_cfg.sample, precision=precision))
+    pa.run(lambda buffer, final: None)
 
 
 def _run_share(share: list) -> None:
