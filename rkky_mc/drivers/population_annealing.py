@@ -92,6 +92,8 @@ class PopulationAnnealing:
             self.J = None
             self.csr = (indptr, indices, np.ascontiguousarray(data, dtype=self.dtype))
         self.cosk, self.sink = observables.wave_phases(sample)
+        # dense Heisenberg: deferred field updates from N = 128 on (as Simulation; same bits)
+        self._batch = np.int64(kheis.dense_batch_mode(self.N, np.dtype(self.dtype).itemsize))
         self._k2 = None
         self.finished = False
         self._init_state()
@@ -215,10 +217,12 @@ class PopulationAnnealing:
         if self.heisenberg:
             args = (a["sx"], a["sy"], a["sz"], a["hx"], a["hy"], a["hz"])
             if self.J is not None:
-                kheis.heisenberg_sweep_dense(self.J, *args, self.beta_w, self._sites_seq,
-                                             self.rng_walkers, self.heatbath, self.flips, 0)
+                kpop.heisenberg_sweep_dense_blocked(self.J, *args, self.beta_w, self._sites_seq,
+                                                    self.rng_walkers, self.heatbath, self.flips,
+                                                    self._batch)
                 for _ in range(self.overrelaxation):
-                    kheis.heisenberg_overrelax_dense(self.J, *args, self._sites_seq, 0)
+                    kpop.heisenberg_overrelax_dense_blocked(self.J, *args, self._sites_seq,
+                                                            self._batch)
             else:
                 kheis.heisenberg_sweep_csr(*self.csr, *args, self.beta_w, self._sites_seq,
                                            self.rng_walkers, self.heatbath, self.flips)
@@ -226,8 +230,9 @@ class PopulationAnnealing:
                     kheis.heisenberg_overrelax_csr(*self.csr, *args, self._sites_seq)
         elif self.heatbath:
             if self.J is not None:
-                kising.ising_sweep_dense(self.J, a["spins"], a["fields"], self.beta_w,
-                                         self._sites_seq, self.rng_walkers, True, self.flips, 0)
+                kpop.ising_sweep_dense_blocked(self.J, a["spins"], a["fields"], self.beta_w,
+                                               self._sites_seq, self.rng_walkers, True,
+                                               self.flips, np.int64(kising.SITE_OUTER))
             else:
                 kising.ising_sweep_csr(*self.csr, a["spins"], a["fields"], self.beta_w,
                                        self._sites_seq, self.rng_walkers, True, self.flips)

@@ -21,8 +21,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from . import heisenberg as _heis
 from .fields import n_blocks
-from .ising import _dense_walker
+from .ising import _dense_block, _dense_walker
 from .rng import _NONZERO, uniform, uniform_open
 from .schedule import random_sites
 
@@ -187,3 +188,62 @@ def ising_metropolis_dense_population(J, spins, fields, beta_w, sites, rng_sites
         for k in range((b * R) // nb, ((b + 1) * R) // nb):
             random_sites(rng_sites, k, sites[k])
             accepted[k] += _dense_walker(J, spins, fields, beta_w, sites[k], rng, k, False)
+
+
+# Dense sweeps of a large population walk over it in blocks of WALKER_BLOCK replicas (one
+# prange iteration each, a fixed size: never a function of the thread count). Within a block
+# the site loop is outside and the replica loop inside, as in the ladder kernels, so the
+# block's spins and fields (32 × N × 3 × 8 bytes = 96 KiB at N = 128, Heisenberg) stay in L2;
+# one call over all 10⁴ replicas would stream the whole population from memory at every site
+# (measured 3x slower per update at N = 128). Every replica's arithmetic and stream are its
+# own, so the bits are those of one call over all of them.
+WALKER_BLOCK = 32
+
+
+@njit(cache=True, parallel=True)
+def ising_sweep_dense_blocked(J, spins, fields, beta_w, sites, rng, heatbath, accepted, mode):
+    """ising.ising_sweep_dense over replica blocks of WALKER_BLOCK (``mode``: one for all)."""
+    R = spins.shape[0]
+    nb = (R + WALKER_BLOCK - 1) // WALKER_BLOCK
+    for b in prange(nb):
+        _dense_block(J, spins, fields, beta_w, sites, rng, accepted, b * WALKER_BLOCK,
+                     min(R, (b + 1) * WALKER_BLOCK), heatbath, mode)
+
+
+@njit(cache=True, parallel=True)
+def heisenberg_sweep_dense_blocked(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, heatbath,
+                                   accepted, batch):
+    """heisenberg.heisenberg_sweep_dense over replica blocks of WALKER_BLOCK."""
+    R = sx.shape[0]
+    nb = (R + WALKER_BLOCK - 1) // WALKER_BLOCK
+    move = _heis._HEATBATH if heatbath else _heis._METROPOLIS
+    for b in prange(nb):
+        w0 = b * WALKER_BLOCK
+        w1 = min(R, w0 + WALKER_BLOCK)
+        if batch:
+            _heis._dense_deferred(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted,
+                                  w0, w1, move)
+        elif heatbath:
+            _heis._heatbath_dense_block(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng,
+                                        accepted, w0, w1)
+        else:
+            _heis._metropolis_dense_block(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng,
+                                          accepted, w0, w1)
+
+
+@njit(cache=True, parallel=True)
+def heisenberg_overrelax_dense_blocked(J, sx, sy, sz, hx, hy, hz, sites, batch):
+    """heisenberg.heisenberg_overrelax_dense over replica blocks of WALKER_BLOCK."""
+    R = sx.shape[0]
+    nb = (R + WALKER_BLOCK - 1) // WALKER_BLOCK
+    beta_w = np.zeros(0)
+    rng = np.zeros((0, 4), dtype=np.uint64)
+    accepted = np.zeros(0, dtype=np.int64)
+    for b in prange(nb):
+        w0 = b * WALKER_BLOCK
+        w1 = min(R, w0 + WALKER_BLOCK)
+        if batch:
+            _heis._dense_deferred(J, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted,
+                                  w0, w1, _heis._OVERRELAX)
+        else:
+            _heis._overrelax_dense_block(J, sx, sy, sz, hx, hy, hz, sites, w0, w1)
