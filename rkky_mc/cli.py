@@ -288,9 +288,9 @@ def _print_summary(out_path) -> None:
 
     run = read_run(out_path)
     if "pa" in run.groups:  # population annealing: its table
-        from .drivers.population_annealing import table_lines
+        from .info import pa_table_lines
 
-        click.echo("\n".join(table_lines(run.groups["pa"])))
+        click.echo("\n".join(pa_table_lines(run.groups["pa"])))
         return
     summary = summarize(run)
     if summary is not None:

@@ -130,8 +130,6 @@ def describe(path) -> str:
 
 
 def _population_annealing_lines(recorder, run, anneal: dict) -> list[str]:
-    from .drivers.population_annealing import table_lines
-
     ckpt = recorder.checkpoint_meta()
     total = len(run.temperatures) * int(anneal.get("sweeps_per_temperature", 0))
     lines = [f"  population annealing: R_p = {anneal.get('population')}, "
@@ -145,5 +143,21 @@ def _population_annealing_lines(recorder, run, anneal: dict) -> list[str]:
                  + (f", finished {prov.get('end_time')}" if prov.get("end_time") else "")
                  + (f", last resumed {prov.get('resumed_at')}" if prov.get("resumed_at") else ""))
     if "pa" in run.groups:
-        lines += table_lines(run.groups["pa"])
+        lines += pa_table_lines(run.groups["pa"])
+    return lines
+
+
+def pa_table_lines(group: dict) -> list[str]:
+    """The /pa table (``RunData.groups["pa"]``), one line per temperature."""
+    cols = ("free_energy", "entropy", "energy", "q2", "q4", "link_overlap", "families",
+            "rho_t", "rho_s")
+    lines = ["  population annealing (/pa), R_p = "
+             + str(int(np.max(group.get("population", [0])))) + ":",
+             "    {:>9} ".format("T") + " ".join(f"{c:>12}" for c in cols)]
+    for k, t in enumerate(np.asarray(group["temperatures"])):
+        vals = []
+        for c in cols:
+            v = np.asarray(group[c])[k]
+            vals.append(f"{int(v):>12d}" if c == "families" else f"{float(v):>12.6g}")
+        lines.append(f"    {t:>9.4g} " + " ".join(vals))
     return lines

@@ -308,7 +308,9 @@ def test_keys_of_the_other_method_are_errors_naming_anneal_method():
         from_dict({"sample": sk, "anneal": {"method": "pt", "sweeps_per_temperature": 3}})
     with pytest.raises(ConfigError, match="'pt', 'pa'"):
         from_dict({"sample": sk, "anneal": {"method": "annealing"}})
-    assert "pa" in DRIVERS and "pt" in DRIVERS
+    from rkky_mc.config import METHODS
+
+    assert set(DRIVERS) == set(METHODS) == {"pt", "pa"} and DRIVERS["pa"].group == "pa"
 
 
 def test_a_population_that_cannot_fit_is_refused_before_allocation():

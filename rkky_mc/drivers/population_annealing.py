@@ -78,6 +78,9 @@ class PopulationAnnealing:
         self.n_sweeps = int(a.sweeps_per_temperature)
         self.total_sweeps = self.n_steps * self.n_sweeps
         self.heisenberg = sample.spin == "heisenberg"
+        from ..spins import spin_type
+
+        self.spin = spin_type(sample.spin)  # its cost model (simulation.estimated_sweep_ns)
         self.heatbath = a.update == "heatbath"
         self.overrelaxation = int(a.overrelaxation)
         self.link_overlap = bool(a.link_overlap)
@@ -473,23 +476,6 @@ def resume_run(pa: PopulationAnnealing, info: dict, prov: dict, stop=None, progr
     pa.finished = _run_with_threads(pa, threads, commit=ckpt, stop=stop, progress=progress,
                                     commit_due=ckpt.due)
     return pa
-
-
-# ---- reading --------------------------------------------------------------------------
-def table_lines(group: dict) -> list[str]:
-    """The /pa table (``RunData.groups["pa"]``), one line per temperature."""
-    cols = ("free_energy", "entropy", "energy", "q2", "q4", "link_overlap", "families",
-            "rho_t", "rho_s")
-    lines = ["  population annealing (/pa), R_p = "
-             + str(int(np.max(group.get("population", [0])))) + ":",
-             "    {:>9} ".format("T") + " ".join(f"{c:>12}" for c in cols)]
-    for k, t in enumerate(np.asarray(group["temperatures"])):
-        vals = []
-        for c in cols:
-            v = np.asarray(group[c])[k]
-            vals.append(f"{int(v):>12d}" if c == "families" else f"{float(v):>12.6g}")
-        lines.append(f"    {t:>9.4g} " + " ".join(vals))
-    return lines
 
 
 class PopulationAnnealingDriver(Driver):
