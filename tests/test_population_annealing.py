@@ -218,6 +218,9 @@ RESUME_CASES = {
     "heisenberg-csr-heatbath": ({"model": "ea", "L": 2, "spin": "heisenberg", "seed": 5},
                                 {"update": "heatbath", "overrelaxation": 1}),
     "ising-csr-float32": ({"model": "ea", "L": 3, "seed": 5}, {"precision": "float32"}),
+    "ising-dense-heatbath": ({"model": "sk", "N": 9, "seed": 2}, {"update": "heatbath"}),
+    "heisenberg-dense-metropolis": ({"model": "sk", "N": 9, "seed": 2, "spin": "heisenberg"},
+                                    {"overrelaxation": 1}),
 }
 
 
@@ -306,6 +309,9 @@ def test_keys_of_the_other_method_are_errors_naming_anneal_method():
         from_dict({"sample": sk, "anneal": {"population": 50}})
     with pytest.raises(ConfigError, match="anneal.method"):
         from_dict({"sample": sk, "anneal": {"method": "pt", "sweeps_per_temperature": 3}})
+    for key, value in (("population", 0), ("sweeps_per_temperature", 0), ("population", 2.5)):
+        with pytest.raises(ConfigError, match=f"anneal.{key}"):
+            _cfg(sk, **{key: value})
     with pytest.raises(ConfigError, match="'pt', 'pa'"):
         from_dict({"sample": sk, "anneal": {"method": "annealing"}})
     from rkky_mc.config import METHODS
