@@ -1,4 +1,5 @@
-"""Same bits (issue 16, item 3): the case matrix whose /timeseries and /tempering datasets
+"""Same bits (issue 16, item 3): the case matrix whose /timeseries and /tempering datasets (and
+a driver's output group, /pa)
 must keep their sha256 digests through every refactor of the engine.
 
 The table ``tests/digests.json`` was made by the code at the commit in its header (the base
@@ -38,6 +39,8 @@ BASE_COMMIT = "d0c0014d09c3bb36c13c78e39a44ba6c633e6b03"
 # header entries that decide the bits: a different value skips the comparison
 PINNED = ("cpu", "numpy", "numba", "llvmlite")
 GROUPS = ("timeseries", "tempering")
+# drivers' output groups, digested when a file has them (population annealing: /pa)
+DRIVER_GROUPS = ("pa",)
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,25 @@ THREADED = [
          {**WIDE, "update": "metropolis", "precision": "float32"}),
 ]
 
-CASES: list[Case] = _matrix() + REFRESH + THREADED
+# Population annealing (anneal.method = "pa", issue 18): its output is the /pa group (the
+# time series have no rows). Replica-blocked dense sweeps (Ising heat bath, Heisenberg),
+# per-replica Ising Metropolis orders, CSR, float32 with a field refresh (4 × 70 sweeps
+# cross sweep 256), and populations large enough for parallel sweep blocks.
+PA = {"method": "pa", "temperatures": [0.3, 0.6, 1.0, 1.8], "population": 40,
+      "sweeps_per_temperature": 5, "seed": 23, "link_overlap": True}
+POPULATION = [
+    Case("pa-sk-dense-ising-metropolis-f64", {**MODELS["sk-dense"], "spin": "ising"}, dict(PA)),
+    Case("pa-rkky-dense-ising-heatbath-f32", {**MODELS["rkky-dense"], "spin": "ising"},
+         {**PA, "update": "heatbath", "precision": "float32"}),
+    Case("pa-rkky-csr-heis-heatbath-or2-f64", {**MODELS["rkky-csr"], "spin": "heisenberg"},
+         {**PA, "update": "heatbath", "overrelaxation": 2}),
+    Case("pa-sk-dense-heis-metropolis-f64", {**MODELS["sk-dense"], "spin": "heisenberg"},
+         {**PA, "population": 300}),
+    Case("pa-ea-csr-ising-metropolis-f32-refresh", {**MODELS["ea-csr"], "spin": "ising"},
+         {**PA, "population": 200, "precision": "float32", "sweeps_per_temperature": 70}),
+]
+
+CASES: list[Case] = _matrix() + REFRESH + THREADED + POPULATION
 BY_NAME = {c.name: c for c in CASES}
 
 # Interrupted runs: (case, sweeps after which each attempt stops), resumed until done. The
@@ -150,6 +171,8 @@ RESUMED = [
     ("sk-dense-ising-metropolis-f32-refresh", (100, 256, 301)),
     ("ea-csr-heis-heatbath-or2-f32-refresh", (256,)),
     ("sk1024-dense-ising-metropolis-f64", (7,)),
+    ("pa-sk-dense-ising-metropolis-f64", (3, 5, 12)),           # inside and at PA steps
+    ("pa-ea-csr-ising-metropolis-f32-refresh", (200, 256, 257)),
 ]
 
 
@@ -239,7 +262,10 @@ def file_digests(path) -> dict:
     out = {}
     with h5py.File(str(path), "r") as f:
         n_valid = int(f.attrs["n_valid"])
-        for group in GROUPS:
+        for group in GROUPS + DRIVER_GROUPS:
+            if group not in f:  # a PA file has no /tempering, a PT file no /pa
+                continue
+
             def visit(name, obj, group=group):
                 if isinstance(obj, h5py.Dataset):
                     a = obj[()]

@@ -31,7 +31,6 @@ import numpy as np
 
 from .. import aligned, checkpoint, observables, provenance
 from ..io import RunLayout, recorder_for
-from ..kernels import fields as kfields
 from ..kernels import heisenberg as kheis
 from ..kernels import ising as kising
 from ..kernels import measure as kmeasure
@@ -103,7 +102,7 @@ class PopulationAnnealing:
 
     # ---- state ------------------------------------------------------------------
     def _spin_names(self):
-        return ["sx", "sy", "sz", "hx", "hy", "hz"] if self.heisenberg else ["spins", "fields"]
+        return list(self.spin.state_arrays)
 
     def _init_state(self):
         R, N, dt = self.R, self.N, self.dtype
@@ -189,27 +188,13 @@ class PopulationAnnealing:
 
     # ---- kernels ----------------------------------------------------------------
     def recompute_fields(self):
-        H = self.dtype(self.H)
-        a = self._arrays
-        if self.heisenberg:
-            args = (a["sx"], a["sy"], a["sz"], H, a["hx"], a["hy"], a["hz"])
-            if self.J is not None:
-                kfields.local_fields3_dense(self.J, *args)
-            else:
-                kfields.local_fields3_csr(*self.csr, *args)
-        elif self.J is not None:
-            kfields.local_fields_dense(self.J, a["spins"], H, a["fields"])
-        else:
-            kfields.local_fields_csr(*self.csr, a["spins"], H, a["fields"])
+        """Local fields from scratch, then the energies (the spin type's kernels)."""
+        self.spin.recompute_fields(self)
         self.update_energies()
 
     def update_energies(self):
-        a = self._arrays
-        if self.heisenberg:
-            kfields.heisenberg_energies(a["sx"], a["sy"], a["sz"], a["hx"], a["hy"], a["hz"],
-                                        self.H, self.energies)
-        else:
-            kfields.ising_energies(a["spins"], a["fields"], self.H, self.energies)
+        """Total energy of every replica from its fields (units of J0)."""
+        self.spin.update_energies(self)
 
     def sweep(self):
         """One sweep of every replica at β (anneal.update, then over-relaxation)."""
