@@ -118,6 +118,9 @@ class AnnealConfig:
     method: str = "pt"
     population: int = 1000
     sweeps_per_temperature: int = 10
+    # anneal.temperatures = {min, max, count, adapt = "acceptance"}: the self-tuning ladder
+    # (drivers/ladder.py). Not a key of its own: set from the table, written back into it.
+    ladder_adapt: str | None = field(default=None, metadata={"internal": True})
 
 
 @dataclass
@@ -178,7 +181,13 @@ class Config:
 
 
 def _table(obj) -> dict:
-    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    table = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)
+             if not f.metadata.get("internal")}
+    adapt = getattr(obj, "ladder_adapt", None)
+    if adapt:  # the geometric table it came from (rebuilt bit for bit on load)
+        t = table["temperatures"]
+        table["temperatures"] = {"min": t[0], "max": t[-1], "count": len(t), "adapt": adapt}
+    return table
 
 
 def _toml_value(value: Any) -> str:
@@ -258,7 +267,7 @@ def from_dict(data: dict) -> Config:
         raw = data.get(name, {})
         if not isinstance(raw, dict):
             raise ConfigError(name, raw, "must be a table")
-        known = {f.name: f for f in dataclasses.fields(cls)}
+        known = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
         for key in raw:
             if key not in known:
                 raise ConfigError(f"{name}.{key}", raw[key], f"unknown key; allowed: {', '.join(known)}")
@@ -317,9 +326,10 @@ _T_RANGE = f" (temperatures are ≥ {MIN_TEMPERATURE:g}, so that β = 1/T stays 
 def _temperatures(value) -> list[float]:
     key = "anneal.temperatures"
     if isinstance(value, dict):
-        extra = set(value) - {"min", "max", "count"}
-        if extra or set(value) != {"min", "max", "count"}:
-            raise ConfigError(key, value, "a table needs exactly min, max, count (geometric ladder)")
+        extra = set(value) - {"min", "max", "count", "adapt"}
+        if extra or not {"min", "max", "count"} <= set(value):
+            raise ConfigError(key, value, "a table needs exactly min, max, count (geometric ladder) "
+                              "and optionally adapt")
         tmin = _float(f"{key}.min", value["min"], lo=MIN_TEMPERATURE, what=_T_RANGE)
         tmax = _float(f"{key}.max", value["max"], lo=MIN_TEMPERATURE, what=_T_RANGE)
         count = _int(f"{key}.count", value["count"], lo=1, hi=MAX_TEMPERATURES)
@@ -404,6 +414,8 @@ def validate(cfg: Config) -> None:
     _validate_units(s)
 
     _choice("anneal.temperature_unit", a.temperature_unit, TEMPERATURE_UNITS)
+    if isinstance(a.temperatures, dict):
+        a.ladder_adapt = a.temperatures.get("adapt")
     a.temperatures = _temperatures(a.temperatures)
     if a.temperature_unit == "K":
         _kelvin_ladder(cfg)
@@ -416,6 +428,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError("anneal.sweeps", a.sweeps, f"thermalization + sweeps = "
                           f"{a.thermalization + a.sweeps} must be ≤ 2**53 = {MAX_TOTAL_SWEEPS}")
     _int("anneal.measure_every", a.measure_every, lo=1)
+    if a.ladder_adapt is not None:
+        _validate_adapt(a)
     _choice("anneal.update", a.update, UPDATES)
     _int("anneal.overrelaxation", a.overrelaxation, lo=0)
     if a.overrelaxation and s.spin not in MOVES["overrelaxation"].spins():
@@ -437,6 +451,28 @@ def validate(cfg: Config) -> None:
         raise ConfigError("output.path", o.path, "must be a file path ending in .h5")
     _bool("output.store_couplings", o.store_couplings)
     o.checkpoint_interval = _float("output.checkpoint_interval", o.checkpoint_interval, lo=0.0, lo_open=True)
+
+
+def _validate_adapt(a: AnnealConfig) -> None:
+    """anneal.temperatures.adapt (drivers/ladder.py): the method, inner temperatures to move,
+    and thermalization for the updates before the freeze."""
+    from .drivers.ladder import ADAPT_METHODS, MIN_THERMALIZATION
+
+    key = "anneal.temperatures.adapt"
+    if a.method == "pa":
+        raise ConfigError(key, a.ladder_adapt, "a self-tuning ladder is parallel tempering's "
+                          "(anneal.method = 'pt'); population annealing visits the given "
+                          "temperatures: remove adapt, or use anneal.method = 'pt'")
+    if a.ladder_adapt not in ADAPT_METHODS:
+        raise ConfigError(key, a.ladder_adapt, f"must be one of {', '.join(map(repr, ADAPT_METHODS))} "
+                          "(equal swap acceptances; 'flow', the round-trip feedback, is not built)")
+    if len(a.temperatures) < 3:
+        raise ConfigError("anneal.temperatures.count", len(a.temperatures),
+                          "must be ≥ 3 with adapt (the endpoints stay, the inner temperatures move)")
+    if a.thermalization < MIN_THERMALIZATION:
+        raise ConfigError("anneal.thermalization", a.thermalization,
+                          f"must be ≥ {MIN_THERMALIZATION} with anneal.temperatures.adapt (the "
+                          "ladder is tuned during the first half of the thermalization)")
 
 
 def _validate_units(s: SampleConfig) -> None:

@@ -136,10 +136,16 @@ def sample_attrs(sample, spin: str, N: int, energy_unit: str) -> dict:
     return attrs
 
 
-def tempering_arrays(R: int, T: int, n_accepted, n_attempted: int, half_trips) -> dict:
+def tempering_arrays(R: int, T: int, n_accepted, n_attempted: int, half_trips,
+                     ladder_history=None, ladder_sweeps=None, ladder_acceptance=None,
+                     ladder_freeze_sweep=None) -> dict:
     """The /tempering datasets: name -> (array, units, description). n_accepted (R, T-1)
     accepted swaps per ladder and neighbour pair, n_attempted attempts per pair (the same for
-    every pair), half_trips (R,) completed half round trips per ladder."""
+    every pair), half_trips (R,) completed half round trips per ladder. A self-tuning ladder
+    (drivers/ladder.py) adds ladder_history (K, T) every ladder so far, ladder_sweeps (K,)
+    the sweep each took effect, ladder_acceptance (K-1, T-1) the acceptances each update was
+    computed from, ladder_freeze_sweep the sweep of the last update; its last ladder is the
+    current /temperatures (:func:`current_ladder`)."""
     n_acc = np.asarray(n_accepted, dtype=np.int64).reshape(R, max(T - 1, 0))
     n_att = int(n_attempted)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -154,7 +160,34 @@ def tempering_arrays(R: int, T: int, n_accepted, n_attempted: int, half_trips) -
         "half_trips": (half, "trips",
                        "completed half round trips (lowest <-> highest temperature) per ladder"),
         "round_trips": (half / 2.0, "trips", "round trips per ladder = half_trips / 2"),
+        **_ladder_arrays(T, ladder_history, ladder_sweeps, ladder_acceptance, ladder_freeze_sweep),
     }
+
+
+def _ladder_arrays(T, history, sweeps, acceptance, freeze) -> dict:
+    if history is None:
+        return {}
+    history = np.asarray(history, dtype=np.float64).reshape(-1, T)
+    return {
+        "ladder_history": (history, "coupling units (k_B = 1)",
+                           "every temperature ladder of the run, ascending in T, in the order "
+                           "used (row 0 the initial one); the last is /temperatures"),
+        "ladder_sweeps": (np.asarray(sweeps, dtype=np.int64).reshape(history.shape[0]), "sweeps",
+                          "the sweep from which each ladder_history row was used"),
+        "ladder_acceptance": (np.asarray(acceptance, dtype=np.float64).reshape(-1, max(T - 1, 0)),
+                              "1", "swap acceptance per neighbour pair (mean over ladders) measured "
+                              "on row k of ladder_history, from which row k+1 was computed"),
+        "ladder_freeze_sweep": (np.int64(freeze), "sweeps",
+                                "the sweep of the last ladder update; rows from it on (and every "
+                                "row at sweep ≥ thermalization) are on /temperatures"),
+    }
+
+
+def current_ladder(tempering: dict | None):
+    """The ladder a commit's ``tempering`` statistics say is current (the last row of
+    ladder_history), or None for a fixed ladder: /temperatures is rewritten with it."""
+    history = (tempering or {}).get("ladder_history")
+    return None if history is None else np.asarray(history, dtype=np.float64)[-1].copy()
 
 
 def update_provenance(path, values: dict) -> None:
@@ -431,14 +464,22 @@ class RunWriter:
         self.file.attrs["n_valid"] = np.int64(hi)
         self.file.flush()
 
-    def write_tempering(self, n_accepted, n_attempted: int, half_trips) -> None:
+    def write_tempering(self, n_accepted, n_attempted: int, half_trips, **ladder) -> None:
         """Swap statistics (may be called again to overwrite): n_accepted (R, T-1) accepted
         swaps per ladder and neighbour pair, n_attempted attempts per pair (same for every
-        pair), half_trips (R,) completed half round trips per ladder."""
+        pair), half_trips (R,) completed half round trips per ladder; ``ladder``: the
+        ladder_* entries of a self-tuning ladder (tempering_arrays), whose current ladder
+        replaces /temperatures (and /temperatures_kelvin)."""
         g = self.file.require_group("tempering")
         for name, (value, units, desc) in tempering_arrays(self.R, self.T, n_accepted, n_attempted,
-                                                           half_trips).items():
+                                                           half_trips, **ladder).items():
             _put(g, name, value, units, desc)
+        current = current_ladder(ladder)
+        if current is not None:
+            self.file["temperatures"][...] = current
+            if "temperatures_kelvin" in self.file:
+                j0_kelvin = float(self.file["sample"].attrs["J0_kelvin"])
+                self.file["temperatures_kelvin"][...] = _units.temperatures_kelvin(current, j0_kelvin)
         self.file.flush()
 
     def write_group(self, name: str, datasets: dict) -> None:

@@ -77,7 +77,7 @@ class Simulation:
         # the seams (docs/architecture.md): the spin type owns the spin arrays, their
         # kernels and shapes; the driver the temperature bookkeeping; the move is an id
         self.spin = spin_type(sample.spin)
-        self.driver = DRIVERS["pt"]
+        self.driver = DRIVERS["pt"].for_config(cfg)
         self.move = MOVES[a.update]
         self.heatbath = self.move is MOVES["heatbath"]
         self.overrelaxation = a.overrelaxation
@@ -139,6 +139,7 @@ class Simulation:
         self.spin.reference_moves(self)
         self.driver.step(self)
         self.sweeps_done += 1
+        self.driver.after_chunk(self)
 
     def refresh_due(self) -> bool:
         """Whether the next sweep starts with a from-scratch field recomputation (float32)."""
@@ -235,9 +236,13 @@ class Simulation:
         buffer: list[dict] = []
         while self.sweeps_done < total:
             n = max(1, min(n, cap, total - self.sweeps_done))
+            event = self.driver.next_event(self)  # e.g. a ladder update: no chunk crosses it
+            if event is not None:
+                n = max(1, min(n, event - self.sweeps_done))
             t0 = time.perf_counter()
             block = self.run_chunk(n)
             elapsed = time.perf_counter() - t0
+            self.driver.after_chunk(self)  # before any commit: the checkpoint holds its result
             if len(block["sweep"]):
                 buffer.append(block)
             if progress is not None:
@@ -463,6 +468,20 @@ def _ladder_problem(cfg: Config, state: dict, file_temperatures, file_R) -> str 
         return (f"the checkpoint holds {perm.shape[0] if perm.ndim == 2 else '?'} ladders of "
                 f"{perm.shape[-1] if perm.ndim else '?'} temperatures, the config "
                 f"anneal.replicas = {R} of {T}")
+    betas = np.sort(1.0 / temps)
+    if getattr(cfg.anneal, "ladder_adapt", None):
+        # an adapted ladder: the checkpoint's own, with the config's endpoints
+        # (drivers/ladder.py); /temperatures is written with it in every commit
+        temps = np.asarray(state.get("temperatures", np.zeros(0)), dtype=np.float64)
+        ends = cfg.temperature_array[[0, -1]]
+        if (temps.shape != (T,) or not np.array_equal(temps[[0, -1]], ends)
+                or np.any(np.diff(temps) <= 0)):
+            return ("the checkpoint's adapted ladder does not run from the config's "
+                    f"anneal.temperatures.min to max in {T} ascending steps")
+        betas = np.asarray(state.get("betas", np.zeros(0)), dtype=np.float64)
+        if betas.shape != (T,) or not np.allclose(betas, 1.0 / temps, rtol=1e-14, atol=0.0):
+            return "the checkpoint's inverse temperatures β are not its adapted ladder's 1/T"
+        betas = np.sort(betas)
     file_temperatures = np.asarray(file_temperatures, dtype=np.float64)
     if file_temperatures.shape != temps.shape or not np.array_equal(file_temperatures, temps):
         return (f"/temperatures ({file_temperatures.size}: {np.array2string(file_temperatures, precision=4)}) "
@@ -470,7 +489,6 @@ def _ladder_problem(cfg: Config, state: dict, file_temperatures, file_R) -> str 
     if file_R is not None and int(file_R) != R:
         return f"the time series are laid out for {file_R} ladders, the config anneal.replicas = {R}"
     beta_w = np.asarray(state.get("beta_w", np.zeros(0)), dtype=np.float64)
-    betas = np.sort(1.0 / temps)
     if beta_w.shape != (R * T,) or not all(np.array_equal(np.sort(b), betas) for b in beta_w.reshape(R, T)):
         return "the checkpoint's inverse temperatures β are not the config's ladder"
     return None

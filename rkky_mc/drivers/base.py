@@ -28,6 +28,20 @@ class Driver:
         """Create the driver's state arrays on ``sim`` (streams from ``seed``)."""
         raise NotImplementedError
 
+    def for_config(self, cfg) -> Driver:
+        """The driver instance for ``cfg`` (a variant of this method, e.g. PT with an
+        adaptive ladder); itself by default."""
+        return self
+
+    def next_event(self, sim) -> int | None:
+        """The next sweep (> sim.sweeps_done) at which the driver must act between chunks
+        (:meth:`after_chunk`): Simulation.run never lets a chunk cross it. None: never."""
+        return None
+
+    def after_chunk(self, sim) -> None:
+        """Called after every chunk (and every reference sweep), before any commit: a
+        driver that acts at fixed sweeps (:meth:`next_event`) does so here."""
+
     def step(self, sim) -> None:
         """The reference step after every sweep (Simulation.sweep)."""
         raise NotImplementedError

@@ -19,6 +19,14 @@ class ParallelTempering(Driver):
     group = "tempering"
     state_arrays = ("perm", "beta_w", "rng_ladders", "n_accepted", "half_trips", "direction")
 
+    def for_config(self, cfg):
+        """With ``anneal.temperatures.adapt`` the self-tuning ladder (drivers/ladder.py)."""
+        if getattr(cfg.anneal, "ladder_adapt", None):
+            from .ladder import ADAPTIVE_TEMPERING
+
+            return ADAPTIVE_TEMPERING
+        return self
+
     def allocate(self, sim, seed):
         from ..kernels.rng import seed_streams
 

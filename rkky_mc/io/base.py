@@ -80,7 +80,9 @@ class Recorder(ABC):
         ``root_attrs`` and ``provenance`` entries set,
         rows resized to ``resize`` (never below n_valid), ``rows`` (name -> (m, ...) arrays,
         every time series of the registry; the optional ones may be left out) appended,
-        ``tempering`` (n_accepted, n_attempted, half_trips) written, the checkpoint replaced
+        ``tempering`` (n_accepted, n_attempted, half_trips; a self-tuning ladder adds
+        ladder_history, ladder_sweeps, ladder_acceptance, ladder_freeze_sweep, and
+        /temperatures becomes ladder_history's last row) written, the checkpoint replaced
         (its meta gets ``n_valid``), and with ``finished`` the status set to "finished"
         (``finish_info``: end_time and other provenance). ``generation``: the one this
         commit continues from; if the run is at another, ConcurrentWriterError (a second

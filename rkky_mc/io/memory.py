@@ -24,6 +24,7 @@ from ..hdf5 import (
     _timeseries_specs,
     checked_groups,
     checked_rows,
+    current_ladder,
     initial_root_attrs,
     sample_attrs,
     tempering_arrays,
@@ -156,6 +157,12 @@ class MemoryRecorder(Recorder):
             R = int(g.specs["energy"][0][1])
             T = int(g.temperatures.size)
             g.tempering = tempering_arrays(R, T, **tempering)
+            current = current_ladder(tempering)
+            if current is not None:  # a self-tuning ladder: /temperatures is the current one
+                g.temperatures = current
+                if g.temperatures_kelvin is not None:
+                    g.temperatures_kelvin = units.temperatures_kelvin(
+                        current, float(g.sample["J0_kelvin"]))
         for name, datasets in checked_groups(groups).items():
             g.groups[name] = {k: (np.array(v, copy=True), u, d) for k, (v, u, d) in datasets.items()}
         self._write_checkpoint(g, state, dict(meta, n_valid=n_valid))
