@@ -53,6 +53,21 @@ def units_lines(s: dict, sc: dict) -> list:
     return lines
 
 
+def ladder_lines(tp: dict, done: int) -> list:
+    """The history of a self-tuning ladder (/tempering/ladder_*; drivers/ladder.py): the
+    first and the current ladder and the freeze sweep; none for a fixed ladder."""
+    if "ladder_history" not in tp:
+        return []
+    hist, sweeps = np.atleast_2d(tp["ladder_history"]), np.ravel(tp["ladder_sweeps"])
+    freeze = int(tp["ladder_freeze_sweep"])
+    when = (f"froze at sweep {freeze}; rows before it were measured on earlier ladders"
+            if done >= freeze else f"freezes at sweep {freeze}")
+    return [f"  adapted ladder (anneal.temperatures.adapt): {len(hist)} ladders, the last from "
+            f"sweep {int(sweeps[-1])}; {when}",
+            "    first: " + " ".join(f"{t:.4g}" for t in hist[0]),
+            "    last:  " + " ".join(f"{t:.4g}" for t in hist[-1])]
+
+
 def describe(path) -> str:
     """``path``: a run file, or any rkky_mc.io.Recorder."""
     recorder = recorder_for(path)
@@ -85,11 +100,12 @@ def describe(path) -> str:
         lines.append(f"  temperatures in K{given}: " + " ".join(f"{t:.4g}" for t in kelvin))
     if anneal.get("method") == "pa":  # population annealing: no time series, the /pa table
         return "\n".join(lines + _population_annealing_lines(recorder, run, anneal))
+    ckpt = recorder.checkpoint_meta()
+    done = int(ckpt.get("sweeps_done", 0))
+    lines += ladder_lines(run.tempering, done)
     lines.append(f"  replicas (ladders) R = {run.attrs.get('R', len(run.tempering.get('half_trips', [])))}, "
                  f"update {anneal.get('update')}, over-relaxation {anneal.get('overrelaxation')}, "
                  f"measure every {anneal.get('measure_every')}")
-    ckpt = recorder.checkpoint_meta()
-    done = int(ckpt.get("sweeps_done", 0))
     lines.append(f"  status: {run.status}; sweeps {done} / {total} "
                  f"(thermalization {anneal.get('thermalization')}), measurements {run.n_valid}")
     if ckpt:
@@ -110,7 +126,9 @@ def describe(path) -> str:
     tp = run.tempering
     if "swap_acceptance" in tp and np.size(tp["swap_acceptance"]):
         acc = np.atleast_2d(tp["swap_acceptance"]).mean(axis=0)
-        lines.append("  swap acceptance per pair (t, t+1), mean over ladders: "
+        since = (f" (the current ladder, since sweep {int(tp['ladder_sweeps'][-1])})"
+                 if "ladder_sweeps" in tp else "")
+        lines.append(f"  swap acceptance per pair (t, t+1), mean over ladders{since}: "
                      + " ".join(f"{a:.2f}" for a in acc))
         lines.append("  round trips per ladder: " + " ".join(f"{r:g}" for r in np.ravel(tp.get("round_trips", []))))
     ts = run.timeseries

@@ -174,6 +174,28 @@ def test_tempering_statistics(make_recorder):
     assert _same(tp["round_trips"], sim.half_trips / 2.0)
 
 
+def test_adapted_ladder_statistics_and_temperatures(make_recorder):
+    """A self-tuning ladder (drivers/ladder.py) commits ladder_* with its statistics: every
+    backend stores them, /temperatures becomes the current ladder, and the checkpoint of that
+    generation (with its ladder) recovers."""
+    ladder = {"min": 0.4, "max": 2.0, "count": 4, "adapt": "acceptance"}
+    rec, sim = _created(make_recorder, temperatures=ladder, thermalization=100, sweeps=10)
+    first = sim.temperatures.copy()
+    _commit(rec, sim, _rows(sim, 9))   # updates at sweeps 1, 2, 3, 4, 6, 9 (update_sweeps(100))
+    run = rec.read()
+    tp = run.tempering
+    assert tp["ladder_history"].shape == (7, 4) and _same(tp["ladder_history"][0], first)
+    assert tp["ladder_sweeps"].tolist() == [0, 1, 2, 3, 4, 6, 9]
+    assert tp["ladder_acceptance"].shape == (6, 3) and int(tp["ladder_freeze_sweep"]) == 50
+    assert _same(run.temperatures, sim.temperatures) and _same(tp["ladder_history"][-1], sim.temperatures)
+    assert not np.array_equal(sim.temperatures, first)   # it moved (the endpoints did not)
+    assert _same(sim.temperatures[[0, -1]], first[[0, -1]])
+    assert int(tp["swap_attempted"]) == 0                  # counters restart on a new ladder
+    assert _same(rec.ladder()[0], sim.temperatures)
+    state, _meta = rec.recover()
+    assert _same(state["temperatures"], sim.temperatures) and _same(state["betas"], sim.betas)
+
+
 def test_finish_status_attrs_and_provenance(make_recorder):
     rec, sim = _created(make_recorder)
     _commit(rec, sim, _rows(sim, 1), root_attrs={"config": "edited"}, provenance={"resumed_at": "x"})

@@ -101,16 +101,17 @@ def erfcinv(y: float) -> float:
     x = 0.5 * (lo + hi)
     for _ in range(200):
         f = math.erfc(x) - y
-        slope = -2.0 / math.sqrt(math.pi) * math.exp(-x * x)
-        step = f / slope if slope != 0.0 else 0.0
-        new = x - step
-        if not lo <= new <= hi:  # Newton left the bracket: bisect instead
-            new = 0.5 * (lo + hi)
-        if math.erfc(new) > y:
-            lo = new
+        if f > 0.0:  # erfc decreases: the root lies above x
+            lo = x
+        elif f < 0.0:
+            hi = x
         else:
-            hi = new
-        if new == x or abs(step) <= 1e-17 * max(1.0, abs(x)):
+            return x
+        slope = -2.0 / math.sqrt(math.pi) * math.exp(-x * x)
+        new = x - f / slope if slope != 0.0 else 0.5 * (lo + hi)
+        if not lo < new < hi:  # Newton left the bracket: bisect instead
+            new = 0.5 * (lo + hi)
+        if new == x or hi - lo <= 4e-16 * hi:
             return new
         x = new
     return x
