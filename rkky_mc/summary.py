@@ -110,7 +110,11 @@ def summarize(run) -> RunSummary | None:
     T = run.temperatures.size
     acc = (np.full(max(T - 1, 0), np.nan) if acc is None or np.size(acc) == 0
            else np.atleast_2d(acc).mean(axis=0))
-    windows, drift, verdict = _equilibration(sweeps, series, run.temperatures)
+    # a self-tuning ladder: rows before its freeze are on other ladders (drivers/ladder.py)
+    on_ladder = sweeps >= int(run.tempering.get("ladder_freeze_sweep", 0))
+    windows, drift, verdict = _equilibration(sweeps[on_ladder],
+                                             {k: v[on_ladder] for k, v in series.items()},
+                                             run.temperatures)
     model = str(run.sample.get("model", ""))
     return RunSummary(
         path=str(run.path), spin=run.spin, N=N,

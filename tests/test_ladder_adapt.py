@@ -282,6 +282,9 @@ def test_info_and_analysis_use_the_frozen_ladder(straight):
     sample = read_sample(path)
     assert sample.n_measured == int((sweeps >= therm).sum()) < on_final.sum() <= sweeps.size
     assert np.array_equal(sample.temperatures, data["temperatures"])
+    # --include-thermalization: the thermalization rows on the frozen ladder only
+    assert read_sample(path, include_thermalization=True).n_measured == int(on_final.sum())
+    assert min(lo for lo, _hi in sample.windows) >= 128   # windows of sweeps ≥ 200 only
     energy = data["timeseries/energy"].mean(axis=2)
     assert np.allclose(sample.thermal["e"], energy[sweeps >= therm].mean(axis=0), rtol=1e-12)
     from rkky_mc.hdf5 import read_run

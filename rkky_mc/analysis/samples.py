@@ -125,13 +125,16 @@ def read_sample(path, include_thermalization: bool = False) -> Sample | None:
         return None
     therm = int(run.config.get("anneal", {}).get("thermalization", 0))
     series = measurement_series(run)
-    sel = np.ones(sweeps.size, bool) if include_thermalization else sweeps >= therm
+    # a self-tuning ladder: rows before its freeze are on other ladders (drivers/ladder.py),
+    # never used; the freeze is ≤ thermalization, so the thermalization cut removes them too
+    on_ladder = sweeps >= int(run.tempering.get("ladder_freeze_sweep", 0))
+    sel = on_ladder if include_thermalization else sweeps >= therm
     if not sel.any():
         return None
     thermal = {k: v[sel].mean(axis=0) for k, v in series.items()}
     stacked = np.stack([series[k] for k in SERIES_NAMES], axis=-1)       # (M, T, K)
     windows = {}
-    for lo, hi, _count, mean in log_windows(sweeps, stacked):
+    for lo, hi, _count, mean in log_windows(sweeps[on_ladder], stacked[on_ladder]):
         windows[(int(lo), int(hi))] = {k: mean[:, i] for i, k in enumerate(SERIES_NAMES)}
     acc = run.tempering.get("swap_acceptance")
     acc = None if acc is None or np.size(acc) == 0 else np.atleast_2d(acc).mean(axis=0)
