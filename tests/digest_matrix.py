@@ -159,7 +159,19 @@ POPULATION = [
          {**PA, "population": 200, "precision": "float32", "sweeps_per_temperature": 70}),
 ]
 
-CASES: list[Case] = _matrix() + REFRESH + THREADED + POPULATION
+# The self-tuning ladder (drivers/ladder.py, issue 18): updates at sweeps 1, 2, 3, 5, 8, 12,
+# 17, 25, 35, 50, 71, 100 (update_sweeps(200)), frozen from 100 on
+ADAPTED = [
+    Case("sk-dense-ising-metropolis-f64-adapt", {**MODELS["sk-dense"], "spin": "ising"},
+         {**ANNEAL, "temperatures": {"min": 0.3, "max": 1.8, "count": 5, "adapt": "acceptance"},
+          "thermalization": 200, "sweeps": 60, "measure_every": 3}),
+    Case("rkky-csr-heis-heatbath-or2-f32-adapt", {**MODELS["rkky-csr"], "spin": "heisenberg"},
+         {**ANNEAL, "temperatures": {"min": 0.05, "max": 1.0, "count": 6, "adapt": "acceptance"},
+          "update": "heatbath", "overrelaxation": 2, "precision": "float32",
+          "thermalization": 200, "sweeps": 60, "measure_every": 3}),
+]
+
+CASES: list[Case] = _matrix() + REFRESH + THREADED + POPULATION + ADAPTED
 BY_NAME = {c.name: c for c in CASES}
 
 # Interrupted runs: (case, sweeps after which each attempt stops), resumed until done. The
@@ -173,6 +185,9 @@ RESUMED = [
     ("sk1024-dense-ising-metropolis-f64", (7,)),
     ("pa-sk-dense-ising-metropolis-f64", (3, 5, 12)),           # inside and at PA steps
     ("pa-ea-csr-ising-metropolis-f32-refresh", (200, 256, 257)),
+    # at an update sweep, one after, after the freeze
+    ("sk-dense-ising-metropolis-f64-adapt", (17, 18, 131)),
+    ("rkky-csr-heis-heatbath-or2-f32-adapt", (50, 51)),
 ]
 
 
