@@ -363,3 +363,23 @@ def test_issue18_dilute_rkky_heisenberg_L6():
               f"{acc_a.min() / acc_a.mean():.2f}, round trips/1e4 sweeps {trips_a:.1f}")
         assert acc_g.min() < 0.05, acc_g
         assert acc_a.min() >= 0.6 * acc_a.mean(), acc_a
+
+
+def test_kelvin_ladder_follows_the_adapted_one(tmp_path):
+    """anneal.temperature_unit = "K": the table is in kelvin, the ladder adapts in coupling
+    units, and /temperatures_kelvin stays /temperatures × J0_kelvin in both backends."""
+    from rkky_mc.hdf5 import read_run
+
+    sample = dict(SAMPLE, J0_kelvin=10.0)
+    anneal = dict(ANNEAL, temperature_unit="K", sweeps=20,
+                  temperatures=dict(ADAPT, min=3.0, max=20.0))
+    cfg = _cfg(tmp_path / "k.h5", sample, anneal)
+    s = build_sample(cfg.sample)
+    mem = MemoryRecorder()
+    for target in (mem, cfg.output.path):
+        start_run(cfg, s, target, provenance.collect(), threads=None)
+        run = mem.read() if target is mem else read_run(target)
+        assert np.array_equal(run.temperatures, run.tempering["ladder_history"][-1])
+        assert run.temperatures[0] == 0.3 and run.temperatures[-1] == 2.0
+        assert not np.allclose(run.temperatures, np.geomspace(0.3, 2.0, 5), rtol=1e-3)
+        assert np.array_equal(run.temperatures_kelvin, run.temperatures * 10.0)
