@@ -183,6 +183,21 @@ def _ladder_arrays(T, history, sweeps, acceptance, freeze) -> dict:
     }
 
 
+def row_temperatures(tempering: dict | None, temperatures, sweeps) -> np.ndarray:
+    """(M, T): the ladder each measurement row was taken on. Rows are measured after sweep
+    s; a self-tuning ladder's row k of ladder_history is used from sweep ladder_sweeps[k] on,
+    so row s is on the last ladder with ladder_sweeps ≤ s. A fixed ladder: /temperatures for
+    every row."""
+    sweeps = np.asarray(sweeps, dtype=np.int64).reshape(-1)
+    history = (tempering or {}).get("ladder_history")
+    if history is None:
+        t = np.asarray(temperatures, dtype=np.float64)
+        return np.broadcast_to(t, (sweeps.size, t.size)).copy()
+    starts = np.asarray(tempering["ladder_sweeps"], dtype=np.int64)
+    k = np.searchsorted(starts, sweeps, side="right") - 1
+    return np.asarray(history, dtype=np.float64)[np.maximum(k, 0)]
+
+
 def current_ladder(tempering: dict | None):
     """The ladder a commit's ``tempering`` statistics say is current (the last row of
     ladder_history), or None for a fixed ladder: /temperatures is rewritten with it."""

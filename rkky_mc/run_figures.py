@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .analysis.plots import _Figures, kelvin_axis
+from .hdf5 import row_temperatures
 from .summary import summarize
 from .units import j0_kelvin_of_run
 
@@ -100,8 +101,11 @@ def make_run_figures(run, out_dir, fmt: str = "png", keep: bool = False) -> list
     if walker is not None and np.size(walker):
         temps = walker_temperatures(walker[:TRIP_ROWS])
         sweeps = np.asarray(run.timeseries["sweep"][:TRIP_ROWS])
+        # the ladder of each row (a self-tuning ladder moves before its freeze)
+        ladders = row_temperatures(run.tempering, T, sweeps)
+        rows = np.arange(sweeps.size)
         for w in range(min(WALKERS_SHOWN, T.size)):
-            ax.step(sweeps, T[temps[:, w]], where="post", lw=0.8, label=f"walker {w}")
+            ax.step(sweeps, ladders[rows, temps[:, w]], where="post", lw=0.8, label=f"walker {w}")
         ax.set_yscale("log")
         ax.legend(fontsize=8)
     ax.set_xlabel("sweep")

@@ -262,6 +262,17 @@ def test_history_in_the_file(straight):
     total = ANNEAL["thermalization"] + ANNEAL["sweeps"]
     assert int(data["tempering/swap_attempted"]) == total - u[-1]
     assert data["@tempering/ladder_history"]["units"]
+    # the ladder each row was measured on (rows are taken after their sweep)
+    from rkky_mc.hdf5 import row_temperatures
+
+    tp = {k[len("tempering/"):]: v for k, v in data.items() if k.startswith("tempering/")}
+    sweeps = data["timeseries/sweep"]
+    per_row = row_temperatures(tp, data["temperatures"], sweeps)
+    for row in (0, 1, 5, 40, len(sweeps) - 1):
+        k = max(j for j, start in enumerate([0, *u.tolist()]) if start <= sweeps[row])
+        assert np.array_equal(per_row[row], hist[k]), row
+    fixed = row_temperatures({}, data["temperatures"], sweeps)
+    assert fixed.shape == (sweeps.size, 5) and np.all(fixed == data["temperatures"])
 
 
 def test_resume_accepts_only_the_checkpoints_ladder(tmp_path):
