@@ -6,6 +6,9 @@ State: ``perm[r, t]`` the walker at temperature t of ladder r, ``beta_w`` every 
 ``rng_ladders`` one swap stream per ladder, ``n_accepted`` (R, T−1) accepted swaps per pair,
 ``direction`` every walker's last visited end (−1 bottom, +1 top, 0 none) and ``half_trips``
 the completed end-to-end trips per ladder. Output group ``/tempering``.
+
+With ``anneal.temperatures.adapt`` the variant of drivers/ladder.py (:meth:`for_config`)
+moves the inner temperatures during thermalization.
 """
 from __future__ import annotations
 
