@@ -154,6 +154,11 @@ def test_config_key_round_trips_and_is_off_by_default():
                                                                              "count": 5})))
     assert plain.anneal.ladder_adapt is None and "adapt" not in plain.to_toml()
     assert "ladder_adapt" not in text
+    # a sweep task's stored config and the wanted one compare equal (sweep/state.py)
+    from rkky_mc.sweep.state import config_diff
+
+    assert config_diff(again, cfg) == []
+    assert [k for k, _a, _b in config_diff(plain, cfg)] == ["anneal.temperatures"]
 
 
 @pytest.mark.parametrize("anneal, key", [
