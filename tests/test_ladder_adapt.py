@@ -167,6 +167,7 @@ def test_config_key_round_trips_and_is_off_by_default():
     (dict(ANNEAL, thermalization=50), "anneal.thermalization"),
     (dict(ANNEAL, ladder_adapt="acceptance"), "anneal.ladder_adapt"),
     (dict(ANNEAL, temperatures=dict(ADAPT, step=2)), "anneal.temperatures"),
+    ({"temperatures": ADAPT, "method": "pa"}, "anneal.temperatures.adapt"),
 ])
 def test_bad_adapt_input_is_one_line_exit_2(anneal, key, run_rkky):
     with pytest.raises(ConfigError) as err:
