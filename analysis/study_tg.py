@@ -13,6 +13,7 @@
    tg.csv (c, spin, dm, T_g in J0 and K with jackknife errors, crossing pairs, drift
    verdict), slopes.csv (log-log slope of T_g(c) per set and spin), tg_c.png (T_g(c) in K,
    log-log, with the CuMn points and the lines ∝ c and ∝ c^0.65), tg_over_c.png (T_g/c),
+   tg_c_j0.png (T_g(c) in J0 units, every set, uncalibrated: the damping's effect on the slope),
    cost.csv (summed run seconds per (set, spin, L) from the sweep logs), captions.md.
 
 <study> = study_tg, or study_tg_quick with --quick (a smoke test of the pipeline at tiny
@@ -113,6 +114,9 @@ CAPTION_TG = (
     f"({S.EXPERIMENT_SOURCE}: 1 % ≈ 10 K, 8 % ≈ 39 K). Lines through (1 %, 10 K): T_g ∝ c "
     "(undamped RKKY, dilute limit) and T_g ∝ c^0.65 (CuMn). Open markers: the `damping` set "
     f"(λ = {S.DAMPING_LAMBDA:g} a).")
+CAPTION_J0 = ("T_g(c) in units of J0 = |J(nearest neighbour)|, no calibration: every set and "
+              "spin with the T_g it has (ξ_L/L, largest pair with a crossing); the slopes of "
+              "slopes.csv are fitted to these points. Lines ∝ c and ∝ c^0.65 for the eye.")
 CAPTION_TGC = ("T_g/c in K per at.% (same calibration as tg_c.png; flat = T_g ∝ c). Stars: "
                f"experiment ({S.EXPERIMENT_SOURCE}).")
 
@@ -128,32 +132,42 @@ def figures(rows: list, out: Path) -> list:
               ("dm_random", "ising"): ("C2", "^", True),
               ("dm_random", "heisenberg"): ("C3", "v", True)}
     made = []
-    for name, per_c in (("tg_c", False), ("tg_over_c", True)):
+    for name, per_c in (("tg_c", False), ("tg_over_c", True), ("tg_c_j0", False)):
+        j0 = name == "tg_c_j0"
+        col_v, col_e = ("Tg_J0", "Tg_J0_err") if j0 else ("Tg_K", "Tg_K_err")
         fig, ax = plt.subplots(figsize=(6.4, 4.8))
         for (st, spin), (col, mk, filled) in styles.items():
             pts = [r for r in rows if r["set"] == st and r["spin"] == spin
-                   and math.isfinite(r["Tg_K"])]
+                   and math.isfinite(r[col_v])]
             if not pts:
                 continue
             x = [100 * r["c"] for r in pts]
             div = [100 * r["c"] if per_c else 1.0 for r in pts]
-            y = [r["Tg_K"] / d for r, d in zip(pts, div)]
-            e = [r["Tg_K_err"] / d for r, d in zip(pts, div)]
+            y = [r[col_v] / d for r, d in zip(pts, div)]
+            e = [r[col_e] / d for r, d in zip(pts, div)]
             ax.errorbar(x, y, yerr=e, color=col, marker=mk, ls="-" if filled else "--",
                         mfc=col if filled else "none", capsize=2,
                         label=f"model {spin}" + ("" if st == "base" else f" ({st})"))
-        xe = [100 * c for c, _ in S.EXPERIMENT_CUMN]
-        ye = [t / (100 * c if per_c else 1.0) for c, t in S.EXPERIMENT_CUMN]
-        ax.plot(xe, ye, "k*", ms=12, ls="none", label=f"experiment: {S.EXPERIMENT_SOURCE}")
+        if not j0:   # experiment in K only: the J0 figure has no calibration
+            xe = [100 * c for c, _ in S.EXPERIMENT_CUMN]
+            ye = [t / (100 * c if per_c else 1.0) for c, t in S.EXPERIMENT_CUMN]
+            ax.plot(xe, ye, "k*", ms=12, ls="none", label=f"experiment: {S.EXPERIMENT_SOURCE}")
         cs = [0.4, 10.0]
+        # through (1 %, 10 K); on the J0 figure through (1 %, the base set's first T_g at 1 %)
+        ref = 10.0
+        if j0:
+            at1 = [r["Tg_J0"] for r in rows if r["set"] == "base" and math.isfinite(r["Tg_J0"])
+                   and math.isclose(r["c"], S.CALIBRATION_C)]
+            ref = at1[0] if at1 else math.nan
         for p, ls in ((1.0, ":"), (S.EXPERIMENT_SLOPE, "-.")):
-            ax.plot(cs, [10.0 * c**p / (c if per_c else 1.0) for c in cs], "k", ls=ls, lw=0.8,
+            ax.plot(cs, [ref * c**p / (c if per_c else 1.0) for c in cs], "k", ls=ls, lw=0.8,
                     label=f"∝ c^{p:g}" if p != 1.0 else "∝ c")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("c [at.%]")
-        ax.set_ylabel("T_g / c [K per at.%]" if per_c else "T_g [K]")
-        ax.set_title("T_g/c (calibrated at 1 %)" if per_c else
+        ax.set_ylabel("T_g [J0]" if j0 else "T_g / c [K per at.%]" if per_c else "T_g [K]")
+        ax.set_title("T_g(c) in J0 units (no calibration)" if j0 else
+                     "T_g/c (calibrated at 1 %)" if per_c else
                      "T_g(c), each curve calibrated at 1 % (10 K by construction)", fontsize=9)
         ax.legend(fontsize=7)
         path = out / f"{name}.png"
@@ -184,8 +198,9 @@ def write_markdown(rows, slopes, cost, out: Path, elapsed: dict, v: S.Variant) -
         lines.append(f"| {s['set']} | {s['spin']} | {_fmt(s['slope'], s['error'])} | "
                      f"{s['n_points']} |")
     lines += ["", f"Captions. tg_c.png: {CAPTION_TG}", "", f"tg_over_c.png: {CAPTION_TGC}", "",
-              "Times: " + ", ".join(f"{k} {t:.0f} s" for k, t in elapsed.items()),
-              f"; summed run time of the sweeps {sum(c['seconds'] for c in cost):.0f} s", ""]
+              f"tg_c_j0.png: {CAPTION_J0}", "",
+              "Times: " + ", ".join(f"{k} {t:.0f} s" for k, t in elapsed.items())
+              + f"; summed run time of the sweeps {sum(c['seconds'] for c in cost):.0f} s", ""]
     (out / "captions.md").write_text("\n".join(lines), encoding="utf-8")
 
 
@@ -239,7 +254,7 @@ def main(argv=None) -> int:
     (out / "timing.json").write_text(json.dumps(elapsed, indent=1), encoding="utf-8")
     write_markdown(read_csv(out / "tg.csv"), slopes, cost, out, elapsed, v)
     print((out / "captions.md").read_text(encoding="utf-8"))
-    print(f"study: wrote {out}/tg.csv, slopes.csv, cost.csv, tg_c.png, tg_over_c.png, captions.md")
+    print(f"study: wrote {out}/tg.csv, slopes.csv, cost.csv, tg_c.png, tg_over_c.png, tg_c_j0.png, captions.md")
     return 0
 
 
