@@ -98,6 +98,37 @@ def cost_rows(v: S.Variant) -> list:
     return rows
 
 
+def estimate(v_target: S.Variant, cost: list, v_measured: S.Variant) -> dict:
+    """Run seconds of the study ``v_target`` (one core) from the measured cost of
+    ``v_measured``: per spin, log(seconds per run / (sweeps × temperatures)) fitted as a
+    straight line in log N, summed over the target's plan. The per-run overhead (couplings,
+    HDF5) is counted as if it grew with the run length, so long runs come out a little high;
+    the fit extrapolates in N beyond the measured sizes. Returns {spin: seconds, 'total': s}."""
+    import numpy as np
+
+    counts = {(r["set"], r["c"], r["spin"], r["L"]): r for r in S.plan(v_measured)}
+    out = {}
+    for spin in S.SPINS:
+        xs, ys = [], []
+        for c in cost:
+            p = counts.get((c["set"], c["c"], c["spin"], c["L"]))
+            if c["spin"] != spin or p is None:
+                continue
+            work = (p["thermalization"] + p["sweeps"]) * p["count"]
+            xs.append(math.log(c["N"]))
+            ys.append(math.log(c["seconds_per_run"] / work))
+        if len(xs) < 2:
+            out[spin] = math.nan
+            continue
+        slope, icept = np.polyfit(xs, ys, 1)
+        out[spin] = sum(r["samples"] * (r["thermalization"] + r["sweeps"]) * r["count"]
+                        * math.exp(icept + slope * math.log(r["N"]))
+                        for r in S.plan(v_target) if r["runs"] and r["spin"] == spin)
+        out[f"{spin}_exponent"] = float(slope)
+    out["total"] = sum(out[s] for s in S.SPINS)
+    return out
+
+
 def _fmt(v, e=None):
     if not (isinstance(v, float) and math.isfinite(v)):
         return "—"
@@ -251,7 +282,14 @@ def main(argv=None) -> int:
     write_csv(out / "cost.csv", cost, ["set", "c", "spin", "L", "N", "runs", "seconds",
                                        "seconds_per_run", "us_per_sweep"])
     figures(rows, out)
-    (out / "timing.json").write_text(json.dumps(elapsed, indent=1), encoding="utf-8")
+    est = estimate(S.FULL, cost, v)
+    elapsed_all = dict(elapsed, summed_run_seconds=sum(c["seconds"] for c in cost),
+                       full_study_estimate_core_seconds=est)
+    (out / "timing.json").write_text(json.dumps(elapsed_all, indent=1), encoding="utf-8")
+    print(f"full study ({S.FULL.name}) estimated from this run's cost: "
+          f"{est['total'] / 3600:.1f} core-hours (ising {est['ising'] / 3600:.1f}, heisenberg "
+          f"{est['heisenberg'] / 3600:.1f}; cost ∝ N^{est.get('ising_exponent', math.nan):.2f}, "
+          f"N^{est.get('heisenberg_exponent', math.nan):.2f})")
     write_markdown(read_csv(out / "tg.csv"), slopes, cost, out, elapsed, v)
     print((out / "captions.md").read_text(encoding="utf-8"))
     print(f"study: wrote {out}/tg.csv, slopes.csv, cost.csv, tg_c.png, tg_over_c.png, tg_c_j0.png, captions.md")
