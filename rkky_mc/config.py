@@ -37,6 +37,8 @@ METHODS = ("pt", "pa")  # anneal.method: parallel tempering | population anneali
 # method they are an error naming anneal.method (at their defaults they are accepted)
 PT_ONLY_KEYS = ("replicas", "thermalization", "sweeps", "measure_every")
 PA_ONLY_KEYS = ("population", "sweeps_per_temperature")
+# sample.dm: Dzyaloshinskii–Moriya vectors (Heisenberg only; rkky_mc/interactions/dm.py)
+DMS = ("none", "random", "fert_levy")
 
 # upper bound of thermalization + sweeps (also after `resume --sweeps`): sweep counts stay
 # exact in float64 and far from int64 overflow in every counter and dataset size
@@ -95,6 +97,11 @@ class SampleConfig:
     host: str = ""
     impurity: str = ""
     J0_kelvin: float | None = None
+    # Dzyaloshinskii–Moriya term −Σ_{i<j} D_ij·(S_i × S_j) (Heisenberg; interactions/dm.py)
+    dm: str = "none"               # none | random | fert_levy
+    dm_strength: float = 0.0       # random: λ (D_ij = λ|J_ij| d̂_ij); fert_levy: V₁ in J0·a³
+    dm_concentration: float = 0.0  # fert_levy: scatterers per fcc host site
+    dm_phase: float = 0.0          # fert_levy: ξ₀ (radians; Fert–Lévy: π Z_d / 10)
 
 
 @dataclass
@@ -364,6 +371,49 @@ def _method_keys(a: AnnealConfig) -> None:
             raise ConfigError(f"anneal.{key}", value,
                               f"used only with anneal.method = {other!r}, this run has "
                               f"anneal.method = {a.method!r}; remove it{hint}")
+def _validate_dm(s: SampleConfig, a: AnnealConfig) -> None:
+    """The DM keys (sample.dm ...). A D given in a .npz coupling file is checked when the
+    file is read (couplings._build_file), with the same rules."""
+    _choice("sample.dm", s.dm, DMS)
+    s.dm_phase = _float("sample.dm_phase", s.dm_phase)
+    if s.dm == "none":
+        s.dm_strength = _float("sample.dm_strength", s.dm_strength)
+        s.dm_concentration = _float("sample.dm_concentration", s.dm_concentration, lo=0.0, hi=1.0)
+        return
+    if s.spin != "heisenberg":
+        raise ConfigError("sample.dm", s.dm, "DM couplings need sample.spin = 'heisenberg'; "
+                          "use sample.dm = 'none' for Ising spins")
+    check_dm_storage(f"sample.dm = {s.dm!r}", s.sparse, a.precision)
+    if s.dm == "random":
+        s.dm_strength = _float("sample.dm_strength", s.dm_strength, lo=0.0,
+                               what=" (λ of D_ij = λ|J_ij| d̂_ij)")
+        s.dm_concentration = _float("sample.dm_concentration", s.dm_concentration, lo=0.0, hi=1.0)
+        return
+    # fert_levy: scatterers on free fcc host sites of an RKKY sample
+    s.dm_strength = _float("sample.dm_strength", s.dm_strength, what=" (V₁ in J0·a³)")
+    if s.model != "rkky" or s.lattice != "fcc":
+        where = f"model = {s.model!r}" + (f", lattice = {s.lattice!r}" if s.model == "rkky" else "")
+        raise ConfigError("sample.dm", s.dm, f"needs sample.model = 'rkky' with lattice = 'fcc' "
+                          f"(scatterers on free fcc host sites), not {where}")
+    s.dm_concentration = _float("sample.dm_concentration", s.dm_concentration, lo=0.0, hi=1.0,
+                                lo_open=True, what=" (scatterers per fcc host site)")
+    sites = 4 * s.L**3
+    n_spins = round(s.concentration * sites)
+    n_scat = round(s.dm_concentration * sites)
+    if n_scat < 1 or n_scat > sites - n_spins:
+        raise ConfigError("sample.dm_concentration", s.dm_concentration,
+                          f"gives round(c_l·4L³) = {n_scat} scatterers; need 1 … {sites - n_spins} "
+                          f"(the fcc host sites not taken by the {n_spins} spins)")
+
+
+def check_dm_storage(what: str, sparse: str, precision: str) -> None:
+    """DM runs are dense float64 (kernels/dm.py): CSR storage and float32 are refused."""
+    if sparse == "csr":
+        raise ConfigError("sample.sparse", sparse, f"{what} needs dense couplings (DM sweeps are "
+                          "dense only); use 'dense' or 'auto'")
+    if precision != "float64":
+        raise ConfigError("anneal.precision", precision, f"{what} runs in float64 only (DM "
+                          "sweeps are float64); use 'float64'")
 
 
 def validate(cfg: Config) -> None:
@@ -412,6 +462,8 @@ def validate(cfg: Config) -> None:
         if not isinstance(s.path, str) or not s.path:
             raise ConfigError("sample.path", s.path, "must name a .npy file holding a symmetric N×N coupling matrix")
     _validate_units(s)
+
+    _validate_dm(s, a)
 
     _choice("anneal.temperature_unit", a.temperature_unit, TEMPERATURE_UNITS)
     if isinstance(a.temperatures, dict):

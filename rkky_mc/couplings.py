@@ -8,7 +8,13 @@ Models (``sample.model``):
   coupling has |J| = J0 (the energy unit); ``"none"``: J_scale = J0.
 * ``sk`` — Sherrington–Kirkpatrick, J_ij ~ N(0, 1/N) for every pair.
 * ``ea`` — Edwards–Anderson, simple-cubic L³ periodic, nearest-neighbour N(0, 1) or ±1.
-* ``file`` — any symmetric, finite, zero-diagonal N×N matrix from a ``.npy`` file.
+* ``file`` — any symmetric, finite, zero-diagonal N×N matrix from a ``.npy`` file, or a
+  ``.npz`` holding ``J`` and optionally ``D`` (N, N, 3), ``positions`` (N, 3) and ``box``
+  (3,) (rkky_mc/interactions/sample_dm.py).
+
+Heisenberg samples may carry Dzyaloshinskii–Moriya vectors (``sample.dm``, or a ``D`` in a
+``.npz``): ``Sample.dm`` (3, N, N) float64, dense storage and float64 only
+(interactions/sample_dm.py builds them).
 
 Lengths in host cubic lattice constants a; couplings in J0 (RKKY) or the model's own unit.
 The disorder depends only on ``sample.seed`` and the sample parameters: one
@@ -27,7 +33,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import aligned, geometry
-from .config import PRECISIONS, Config, ConfigError, SampleConfig, validate
+from .config import PRECISIONS, Config, ConfigError, SampleConfig, check_dm_storage, validate
 from .kernels.rkky import distance_table, rkky_coupling, rkky_csr, rkky_dense, rkky_dense_rows, rkky_f
 
 # "auto" storage: CSR when a spin's cutoff sphere holds less than this fraction of the box
@@ -68,6 +74,11 @@ class Sample:
     scale: dict
     n_pairs: int
     sha256: str
+    # DM vectors, component-major Dc (3, N, N) float64, Dc[μ, i, j] = D_ij^μ (kernels/dm.py;
+    # D[j, i] = −D[i, j]); None without DM. sha256 then covers J and Dc (sample_dm.py).
+    dm: np.ndarray | None = None
+    scatterers: np.ndarray | None = None  # fert_levy: (N_l, 3) scatterer positions, units of a
+    dm_attrs: dict = dataclasses.field(default_factory=dict)  # /sample attrs of the DM model
 
     @property
     def storage(self) -> str:
@@ -270,17 +281,9 @@ def _build_ea(cfg: SampleConfig, rng: np.random.Generator, base_dir) -> dict:
     return dict(dense=dense, csr=csr, positions=positions, box=np.full(3, float(L)), scale={})
 
 
-def _build_file(cfg: SampleConfig, rng: np.random.Generator, base_dir) -> dict:
-    key, value = "sample.path", cfg.path
-    path = Path(base_dir) / cfg.path
-    if not path.is_file():
-        raise ConfigError(key, value, f"file not found (looked at {path}); must be a .npy file "
-                          "holding a symmetric N×N coupling matrix")
-    try:
-        J = np.load(path, allow_pickle=False)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is bad input
-        raise ConfigError(key, value, f"not a readable .npy array ({type(exc).__name__}: {exc}); "
-                          "must hold a symmetric N×N coupling matrix") from None
+def check_file_matrix(J, key: str, value) -> np.ndarray:
+    """A coupling matrix read from a file, checked: the float64 working copy (symmetrised
+    when only rounding-level asymmetric). ConfigError(key, value, ...) otherwise."""
     if not isinstance(J, np.ndarray) or J.dtype.kind not in "iuf":
         raise ConfigError(key, value, f"holds {getattr(J, 'dtype', type(J))} data; must be a real "
                           "(integer or float) N×N matrix")
@@ -302,8 +305,30 @@ def _build_file(cfg: SampleConfig, rng: np.random.Generator, base_dir) -> dict:
             raise ConfigError(key, value, f"is not symmetric (max |J − Jᵀ| = {asym:g}, max |J| = {jmax:g}); "
                               f"allowed: |J − Jᵀ| ≤ {FILE_SYMMETRY_RTOL:g}·max|J|")
         J = 0.5 * (J + J.T)  # rounding-level asymmetry: symmetrise (exact, since a+b = b+a)
+    return J
+
+
+def _build_file(cfg: SampleConfig, rng: np.random.Generator, base_dir) -> dict:
+    from .interactions.sample_dm import read_npz
+
+    key, value = "sample.path", cfg.path
+    path = Path(base_dir) / cfg.path
+    if not path.is_file():
+        raise ConfigError(key, value, f"file not found (looked at {path}); must be a .npy file "
+                          "holding a symmetric N×N coupling matrix (or a .npz with J)")
+    if path.suffix == ".npz":
+        parts = read_npz(path, cfg)
+        J = parts.pop("J")
+    else:
+        parts = dict(positions=None, box=None, scale={})
+        try:
+            J = np.load(path, allow_pickle=False)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is bad input
+            raise ConfigError(key, value, f"not a readable .npy array ({type(exc).__name__}: {exc}); "
+                              "must hold a symmetric N×N coupling matrix") from None
+        J = check_file_matrix(J, key, value)
     dense, csr = _store(J, cfg.sparse)
-    return dict(dense=dense, csr=csr, positions=None, box=None, scale={})
+    return dict(dense=dense, csr=csr, **parts)
 
 
 _BUILDERS = {"rkky": _build_rkky, "sk": _build_sk, "ea": _build_ea, "file": _build_file}
@@ -320,6 +345,10 @@ def build_sample(cfg: SampleConfig, base_dir=".", precision: str = "float64") ->
     # (validate works on a copy: the caller's object is left as it is)
     cfg = dataclasses.replace(cfg)
     validate(Config(sample=cfg))
+    if cfg.dm != "none":
+        check_dm_storage(f"sample.dm = {cfg.dm!r}", cfg.sparse, precision)
+        if cfg.sparse == "auto":
+            cfg.sparse = "dense"  # DM sweeps are dense (kernels/dm.py)
     rng = np.random.default_rng(np.random.SeedSequence(cfg.seed))
     parts = _BUILDERS[cfg.model](cfg, rng, base_dir)
     dense, csr = parts["dense"], parts["csr"]
@@ -337,6 +366,10 @@ def build_sample(cfg: SampleConfig, base_dir=".", precision: str = "float64") ->
     if dense is None:
         row_sq = sample.row_sq_sum()
     sample.scale = {"rms_coupling": rms_coupling(sample, row_sq), **parts["scale"]}
+    if cfg.dm != "none" or parts.get("dm") is not None:
+        from .interactions.sample_dm import attach_dm
+
+        attach_dm(sample, cfg, parts.get("dm"))
     return sample
 
 

@@ -133,6 +133,7 @@ def sample_attrs(sample, spin: str, N: int, energy_unit: str) -> dict:
         attrs["field"] = float(sample.field)
     for key, value in dict(getattr(sample, "scale", None) or {}).items():
         attrs[f"scale_{key}"] = value
+    attrs.update(dict(getattr(sample, "dm_attrs", None) or {}))  # DM model keys (sample_dm.py)
     return attrs
 
 
@@ -401,6 +402,18 @@ class RunWriter:
         if box is not None:
             _put(g, "box", np.asarray(box, dtype=np.float64).reshape(3),
                  "a (host cubic lattice constant)", "edges of the periodic box (minimum image)")
+        scatterers = getattr(sample, "scatterers", None)
+        if scatterers is not None:
+            _put(g, "scatterers", np.asarray(scatterers, dtype=np.float64).reshape(-1, 3),
+                 "a (host cubic lattice constant)", "positions R_l of the Fert-Levy spin-orbit "
+                 "scatterers (free fcc host sites)")
+        dm = getattr(sample, "dm", None)
+        if store_couplings and dm is not None:
+            from .interactions.sample_dm import dm_pairs
+
+            _put(g, "dm", dm_pairs(dm), self.energy_unit,
+                 "DM vectors D_ij (N, N, 3) (H = -Σ_{i<j} [J_ij S_i·S_j + D_ij·(S_i × S_j)]), "
+                 "D_ji = -D_ij", chunks=True, **_COMPRESSION)
         if store_couplings:
             unit = self.energy_unit
             if dense is not None:
@@ -600,6 +613,8 @@ class RunData:
     temperatures_kelvin: np.ndarray | None = None   # (T,) K, when sample.J0_kelvin is set
     groups: dict = field(default_factory=dict)        # driver output: group -> {name: array}
     groups_attrs: dict = field(default_factory=dict)  # group -> {name: {units, description}}
+    dm: np.ndarray | None = None     # /sample/dm (N, N, 3), with couplings=True, if stored
+    scatterers: np.ndarray | None = None  # /sample/scatterers (N_l, 3) (fert_levy)
 
     @property
     def spin(self) -> str:
@@ -675,6 +690,8 @@ def _read(path: str, want_couplings: bool) -> RunData:
                 cpl = c[()]
             else:
                 cpl = (c["indptr"][()], c["indices"][()], c["data"][()])
+        dm = sample_g["dm"][()] if want_couplings and sample_g is not None and "dm" in sample_g else None
+        scat = sample_g["scatterers"][()] if sample_g is not None and "scatterers" in sample_g else None
         return RunData(
             path=path,
             attrs=attrs,
@@ -695,4 +712,6 @@ def _read(path: str, want_couplings: bool) -> RunData:
             temperatures_kelvin=f["temperatures_kelvin"][()] if "temperatures_kelvin" in f else None,
             groups=groups,
             groups_attrs=groups_attrs,
+            dm=dm,
+            scatterers=scat,
         )

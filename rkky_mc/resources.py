@@ -16,7 +16,11 @@ observables.py, kernels/measure.py):
   takes of them;
 * measurement rows buffered between commits (at most max_buffer_bytes of arrays, plus one
   chunk's block) and their stacked copy at a commit;
-* the link-overlap scratch τ (N × T·P columns, ×9 for Heisenberg, P = R(R−1)/2 pairs).
+* the link-overlap scratch τ (N × T·P columns, ×9 for Heisenberg, P = R(R−1)/2 pairs);
+* DM vectors (sample.dm, or a D in a .npz file): Dc (3, N, N) float64, 24 N² bytes (24 bytes
+  per ordered pair, 48 per pair i < j), held by the run; their build holds D (N, N, 3) and
+  Dc at once (48 N²) on top of J, plus random's upper-triangle indices and draws (~20 N²)
+  or Fert–Lévy's tables (48 N·N_l).
 
 peak = max(sample build, couplings + ensemble + max(initial draw, commit and measurement
 scratch)) + a fixed allowance for the interpreter and the numba/HDF5 libraries still to be
@@ -83,18 +87,53 @@ def n_spins(cfg: Config, base_dir=".") -> int | None:
         return s.N
     if s.model == "ea":
         return s.L**3
-    shape = _npy_shape(Path(base_dir) / s.path)
+    shape = _file_shape(Path(base_dir) / s.path)
     return None if shape is None else shape[0][0]
+
+
+def _file_shape(path: Path):
+    """((rows, cols), itemsize) of the coupling matrix of a .npy file or of J in a .npz."""
+    if path.suffix == ".npz":
+        return _npz_shapes(path).get("J")
+    return _npy_shape(path)
+
+
+def _read_header(fh):
+    """(shape, dtype) from the header of a .npy stream (numpy's public readers: the private
+    _read_array_header is gone in numpy 2.4, which left every file model unestimated)."""
+    import numpy as np
+
+    fmt = np.lib.format
+    version = fmt.read_magic(fh)
+    read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+    shape, _, dtype = read(fh)
+    return shape, dtype
+
+
+def _npz_shapes(path: Path) -> dict:
+    """name -> (shape, itemsize) of the arrays of a .npz, from their headers ({} if
+    unreadable; the sample build then says why)."""
+    import zipfile
+
+
+    out = {}
+    try:
+        with zipfile.ZipFile(path) as z:
+            for name in z.namelist():
+                with z.open(name) as fh:
+                    shape, dtype = _read_header(fh)
+                out[name[:-4] if name.endswith(".npy") else name] = (shape, dtype.itemsize)
+    except Exception:  # noqa: BLE001
+        return {}
+    return out
 
 
 def _npy_shape(path: Path):
     """((rows, cols), itemsize) from a .npy header without reading the data, or None."""
-    import numpy as np
 
     try:
         with open(path, "rb") as fh:
-            version = np.lib.format.read_magic(fh)
-            shape, _, dtype = np.lib.format._read_array_header(fh, version)
+            shape, dtype = _read_header(fh)
     except Exception:  # noqa: BLE001 - not readable as .npy: the sample build reports it
         return None
     if len(shape) != 2:
@@ -107,6 +146,8 @@ def _coupling_storage(cfg: Config, N: int) -> tuple[str, float]:
     from .couplings import CSR_MAX_FILL
 
     s = cfg.sample
+    if s.dm != "none" and s.sparse == "auto":  # couplings.build_sample: DM is dense
+        return "dense", N - 1.0
     if s.model == "rkky":
         sparse = s.sparse
         finite = math.isfinite(s.cutoff)
@@ -117,6 +158,25 @@ def _coupling_storage(cfg: Config, N: int) -> tuple[str, float]:
     if s.model == "ea":
         return ("dense" if s.sparse == "dense" else "csr"), 6.0
     return ("csr" if s.sparse == "csr" else "dense"), N - 1.0
+
+
+def _dm_bytes(cfg: Config, N: int, base_dir=".") -> tuple[int, int] | None:
+    """(bytes the run holds, extra bytes at the peak of the build) of the DM vectors, or
+    None without DM (module docstring)."""
+    s = cfg.sample
+    if s.dm == "none":
+        if s.model != "file" or Path(s.path).suffix != ".npz":
+            return None
+        shapes = _npz_shapes(Path(base_dir) / s.path)
+        if "D" not in shapes:
+            return None
+        file_bytes = int(math.prod(shapes["D"][0])) * shapes["D"][1]
+        return 24 * N * N, file_bytes + 48 * N * N
+    held = 24 * N * N
+    if s.dm == "random":
+        return held, 48 * N * N + 20 * N * N
+    n_scat = round(s.dm_concentration * 4 * s.L**3)
+    return held, 48 * N * N + 48 * N * n_scat + 120 * s.L**3
 
 
 def estimate(cfg: Config, base_dir=".") -> MemoryEstimate:
@@ -146,7 +206,7 @@ def estimate(cfg: Config, base_dir=".") -> MemoryEstimate:
         if storage == "dense" and item == 4:
             build = max(build, 12 * N * N)
     elif s.model == "file":
-        shape = _npy_shape(Path(base_dir) / s.path)
+        shape = _file_shape(Path(base_dir) / s.path)
         file_item = shape[1] if shape else 8
         build = N * N * (file_item + 8 + 2) + (couplings if storage == "csr" or item == 4 else 0)
     elif s.model == "rkky":
@@ -159,6 +219,11 @@ def estimate(cfg: Config, base_dir=".") -> MemoryEstimate:
     elif s.model == "ea":
         build = max(couplings, 64 * 6 * N)  # bond lists, their keys and np.unique's work
     parts["couplings"] = couplings
+    dm = _dm_bytes(cfg, N, base_dir)
+    if dm:
+        parts["DM vectors"] = dm[0]
+        build = max(build, couplings + dm[1])
+        couplings += dm[0]              # held by the run beside J
     parts["sample build"] = build
 
     # ---- the ensemble
@@ -211,6 +276,8 @@ def estimate(cfg: Config, base_dir=".") -> MemoryEstimate:
     if largest in ("couplings", "sample build", "host lattice sites"):
         est.key, est.value = {"rkky": ("sample.L", s.L), "sk": ("sample.N", s.N),
                               "ea": ("sample.L", s.L), "file": ("sample.path", s.path)}[s.model]
+    elif largest == "DM vectors":
+        est.key, est.value = "sample.dm", s.dm if s.dm != "none" else s.path
     elif largest == "spins and fields":
         est.key, est.value = "anneal.temperatures × anneal.replicas", f"{T} × {R}"
     elif largest == "measurement buffer":

@@ -51,6 +51,7 @@ class _Generation:
         self.provenance: dict = {}
         self.sample: dict = {}
         self.positions = self.box = self.couplings = None
+        self.dm = self.scatterers = None
         self.temperatures: np.ndarray | None = None
         self.temperatures_kelvin: np.ndarray | None = None
         self.pairs: np.ndarray | None = None
@@ -119,6 +120,12 @@ class MemoryRecorder(Recorder):
                 indptr, indices, data = sample.csr
                 g.couplings = (np.array(indptr, np.int64), np.array(indices, np.int32),
                                np.array(data, np.float64))
+        if getattr(sample, "scatterers", None) is not None:
+            g.scatterers = np.array(sample.scatterers, dtype=np.float64).reshape(-1, 3)
+        if layout.store_couplings and getattr(sample, "dm", None) is not None:
+            from ..interactions.sample_dm import dm_pairs
+
+            g.dm = dm_pairs(sample.dm)
         g.temperatures = temperatures.copy()
         g.specs = _timeseries_specs(layout.spin, T, R, P, energy_unit)
         n_rows = int(layout.n_rows)
@@ -239,7 +246,9 @@ class MemoryRecorder(Recorder):
             groups={name: {k: np.array(v, copy=True)[()] for k, (v, _u, _d) in ds.items()}
                     for name, ds in g.groups.items()},
             groups_attrs={name: {k: {"units": u, "description": d} for k, (_v, u, d) in ds.items()}
-                          for name, ds in g.groups.items()})
+                          for name, ds in g.groups.items()},
+            dm=g.dm.copy() if couplings and g.dm is not None else None,
+            scatterers=None if g.scatterers is None else g.scatterers.copy())
 
     def read_series(self, name: str):
         g = self._current()
