@@ -97,6 +97,11 @@ class Simulation:
             indptr, indices, data = sample.csr
             self.J = None
             self.csr = (indptr, indices, np.ascontiguousarray(data, dtype=self.dtype))
+        # DM vectors Dc (3, N, N) (sample.dm, issue 17): dense float64 only, checked when
+        # the sample is built; the DM kernels replace the Heisenberg ones (kernels/dm.py)
+        self.dm = getattr(sample, "dm", None)
+        if self.dm is not None and (self.J is None or self.dtype is not np.float64):
+            raise ValueError("a DM sample needs dense float64 couplings (sample_dm.py)")
         self.cosk, self.sink = observables.wave_phases(sample)
         # dense couplings: the order in which moves reach the fields (same bits; which is
         # fastest depends on N, the precision and, for Ising, each walker's acceptance)

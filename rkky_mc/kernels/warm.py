@@ -26,7 +26,7 @@ VARIANTS = [
                           ("heisenberg", "csr"))
     for prec in ("float64", "float32")
     for update in ("metropolis", "heatbath")
-]
+] + [("heisenberg", "dense-dm", "float64", update) for update in ("metropolis", "heatbath")]
 
 
 def warm_variant(spin: str, storage: str, precision: str, update: str) -> None:
@@ -41,7 +41,10 @@ def warm_variant(spin: str, storage: str, precision: str, update: str) -> None:
                           "sparse": "dense"}],
                "csr": [{"model": "ea", "L": 2, "distribution": "pm1", "seed": 1},
                        {"model": "rkky", "L": 2, "concentration": 0.5, "seed": 1,
-                        "cutoff": 1.0, "sparse": "csr"}]}[storage]
+                        "cutoff": 1.0, "sparse": "csr"}],
+               # DM vectors (kernels/dm_chunk.py): dense float64 Heisenberg only
+               "dense-dm": [{"model": "sk", "N": 6, "seed": 1, "sparse": "dense", "dm": "random",
+                             "dm_strength": 0.3}]}[storage]
     for sample in samples:
         cfg = from_dict({"sample": {**sample, "spin": spin},
                          "anneal": {"temperatures": [0.5, 1.0], "replicas": 2,
