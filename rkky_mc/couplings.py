@@ -79,6 +79,9 @@ class Sample:
     dm: np.ndarray | None = None
     scatterers: np.ndarray | None = None  # fert_levy: (N_l, 3) scatterer positions, units of a
     dm_attrs: dict = dataclasses.field(default_factory=dict)  # /sample attrs of the DM model
+    # scalar-chirality triplets (N_t, 3) int64 rows (j, i, k), Heisenberg samples
+    # (observables_chiral.sample_triplets; (0, 3) without positions); None for Ising
+    triplets: np.ndarray | None = None
 
     @property
     def storage(self) -> str:
@@ -370,6 +373,10 @@ def build_sample(cfg: SampleConfig, base_dir=".", precision: str = "float64") ->
         from .interactions.sample_dm import attach_dm
 
         attach_dm(sample, cfg, parts.get("dm"))
+    if cfg.spin == "heisenberg":
+        from .observables_chiral import sample_triplets
+
+        sample.triplets = sample_triplets(cfg.model, sample.positions, sample.box)
     return sample
 
 

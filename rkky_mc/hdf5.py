@@ -31,9 +31,11 @@ Layout (M measurements, T temperatures, R ladders, P = R(R-1)/2 ladder pairs)::
 Every dataset has attrs ``units`` and ``description``; time series also ``axes``.  Rows
 at or beyond ``n_valid`` are not data (they hold the fill value: NaN, or -1 for integers).
 
-``link_overlap_bonds`` was added later (same format_version): files written before it lack
-the dataset; read_run then fills it with NaN, and RunWriter.reopen (resume / extend) creates
-it, NaN for the rows already written.
+``link_overlap_bonds`` and the chiral series (``chiral_overlap``, ``chiral_overlap_k2``,
+``chirality_sq``, with ``/sample/triplets``) were added later (same format_version): files
+written before them lack the datasets; read_run then fills every missing optional series
+of the registry with NaN, and RunWriter.reopen (resume / extend) creates it, NaN for the
+rows already written.
 """
 from __future__ import annotations
 
@@ -402,6 +404,11 @@ class RunWriter:
         if box is not None:
             _put(g, "box", np.asarray(box, dtype=np.float64).reshape(3),
                  "a (host cubic lattice constant)", "edges of the periodic box (minimum image)")
+        triplets = getattr(sample, "triplets", None)
+        if triplets is not None and self.spin == "heisenberg":
+            _put(g, "triplets", np.asarray(triplets, dtype=np.int64).reshape(-1, 3), "index",
+                 "scalar-chirality triplets, rows (j, i, k): κ = S_j·(S_i × S_k) "
+                 "(rkky_mc/observables_chiral.py); (0, 3) when the sample has none")
         scatterers = getattr(sample, "scatterers", None)
         if scatterers is not None:
             _put(g, "scatterers", np.asarray(scatterers, dtype=np.float64).reshape(-1, 3),
@@ -615,6 +622,7 @@ class RunData:
     groups_attrs: dict = field(default_factory=dict)  # group -> {name: {units, description}}
     dm: np.ndarray | None = None     # /sample/dm (N, N, 3), with couplings=True, if stored
     scatterers: np.ndarray | None = None  # /sample/scatterers (N_l, 3) (fert_levy)
+    triplets: np.ndarray | None = None    # /sample/triplets (N_t, 3) (Heisenberg runs)
 
     @property
     def spin(self) -> str:
@@ -659,15 +667,21 @@ def _read(path: str, want_couplings: bool) -> RunData:
             timeseries[name] = ds[:n] if ds.ndim else ds[()]
             ts_attrs[name] = _attrs(ds)
         pairs = np.asarray(g.attrs.get("pairs", np.zeros((0, 2), np.int64)), dtype=np.int64).reshape(-1, 2)
-        if "link_overlap_bonds" not in timeseries and "sweep" in timeseries:
-            # a file written before the bond overlap was stored: NaN (not measured)
+        missing = [name for name in OPTIONAL_SERIES if name not in timeseries]
+        if missing and "sweep" in timeseries:
+            # a file written before these series were stored: NaN (not measured)
             n = int(np.shape(timeseries["sweep"])[0])
             T = int(g.attrs.get("T", f["temperatures"].shape[0]))
-            spec = _timeseries_specs("ising", T, 1, int(pairs.shape[0]), "")["link_overlap_bonds"]
-            timeseries["link_overlap_bonds"] = np.full((n, *spec[0]), np.nan, dtype=spec[1])
-            ts_attrs["link_overlap_bonds"] = {"units": spec[3], "axes": spec[2],
-                                              "description": spec[4] + " (not in this file: "
-                                              "written before the dataset existed)"}
+            R = int(g.attrs.get("R", 1))
+            spin = str(_py(f["sample"].attrs.get("spin", "ising"))) if "sample" in f else "ising"
+            specs = _timeseries_specs(spin if spin in ("ising", "heisenberg") else "ising", T, R,
+                                      int(pairs.shape[0]), "")
+            for name in missing:
+                spec = specs[name]
+                timeseries[name] = np.full((n, *spec[0]), np.nan, dtype=spec[1])
+                ts_attrs[name] = {"units": spec[3], "axes": spec[2],
+                                  "description": spec[4] + " (not in this file: written "
+                                  "before the dataset existed)"}
         groups, groups_attrs = {}, {}
         for name, g_out in f.items():
             if isinstance(g_out, h5py.Group) and _py(g_out.attrs.get("kind", "")) == DRIVER_GROUP_KIND:
@@ -692,6 +706,7 @@ def _read(path: str, want_couplings: bool) -> RunData:
                 cpl = (c["indptr"][()], c["indices"][()], c["data"][()])
         dm = sample_g["dm"][()] if want_couplings and sample_g is not None and "dm" in sample_g else None
         scat = sample_g["scatterers"][()] if sample_g is not None and "scatterers" in sample_g else None
+        tri = sample_g["triplets"][()] if sample_g is not None and "triplets" in sample_g else None
         return RunData(
             path=path,
             attrs=attrs,
@@ -714,4 +729,5 @@ def _read(path: str, want_couplings: bool) -> RunData:
             groups_attrs=groups_attrs,
             dm=dm,
             scatterers=scat,
+            triplets=tri,
         )

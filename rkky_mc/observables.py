@@ -12,12 +12,18 @@ ladder r, ``[t, p]`` for ladder pairs p = (a, b), a < b, in lexicographic order.
   unweighted bond overlap; CSR-stored couplings only (nan for dense storage, where it is
   redundant with q² for SK, and when the link overlap is switched off)
 - walker (T, R): which walker of ladder r sits at temperature t
+- chiral_overlap (T, P): q_χ = (1/N_t) Σ_t κ_t^a κ_t^b, κ_t = S_j·(S_i × S_k) of triplet
+  t = (j, i, k) (observables_chiral.py); chiral_overlap_k2 (T, P): its k_min analogue of
+  overlap_k2 at the triplet centroids; chirality_sq (T, R): (1/N_t) Σ_t κ_t². NaN without
+  triplets (SK, a file without positions, N < 3) and for Ising spins.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .kernels import chirality as kchir
 from .kernels import measure as kmeasure
+from .observables_chiral import NO_TRIPLETS, sample_triplets, triplet_phases
 
 
 def wave_phases(sample):
@@ -33,6 +39,21 @@ def wave_phases(sample):
     return np.ascontiguousarray(np.cos(phase)), np.ascontiguousarray(np.sin(phase))
 
 
+def chiral_inputs(sample):
+    """(triplets (N_t, 3) int64, cosk, sink (K, N_t)) of a sample for the chiral series:
+    ``sample.triplets`` (built with a Heisenberg sample), else from its model and
+    positions; none for Ising spins."""
+    if sample.spin != "heisenberg":
+        tri = NO_TRIPLETS.copy()
+    else:
+        tri = getattr(sample, "triplets", None)
+        if tri is None:
+            tri = sample_triplets(sample.model, sample.positions, sample.box)
+    tri = np.ascontiguousarray(tri, dtype=np.int64).reshape(-1, 3)
+    cosk, sink = triplet_phases(tri, sample.positions, sample.box)
+    return tri, np.ascontiguousarray(cosk), np.ascontiguousarray(sink)
+
+
 def measure(sim) -> dict:
     """One row of every time series from the current state of ``sim`` (a Simulation): the
     reference the compiled chunks are tested against. The spin type computes the rows that
@@ -44,6 +65,13 @@ def measure(sim) -> dict:
     mag, q, qk2 = sim.spin.reference_magnetization_overlap(sim)
     link = np.full((T, P), np.nan)
     bonds = np.full((T, P), np.nan)
+    chiral = {}
+    if sim.spin.name == "heisenberg":  # Ising spins have no chirality: the rows stay NaN
+        chiral = {"chiral_overlap": np.full((T, P), np.nan),
+                  "chiral_overlap_k2": np.full((T, P), np.nan),
+                  "chirality_sq": np.full((T, R), np.nan)}
+        kchir.chiral_measure(sim.sx, sim.sy, sim.sz, sim.triplets, perm, sim.pair_a, sim.pair_b,
+                             sim.tcosk, sim.tsink, *chiral.values())
     if P and sim.cfg.anneal.link_overlap:
         link, bonds = link_overlaps(sim)
     return {
@@ -54,6 +82,7 @@ def measure(sim) -> dict:
         "link_overlap": link,
         "link_overlap_bonds": bonds,
         "walker": walker,
+        **chiral,
     }
 
 

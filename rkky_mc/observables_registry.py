@@ -62,6 +62,9 @@ def _same(value):
 
 
 _K = "rkky_mc.kernels."
+# the chiral series: computed for Heisenberg spins, NaN for Ising spins (no chirality)
+_CHIRAL_KERNEL = {"ising": "none (NaN: Ising spins have no chirality)",
+                  "heisenberg": _K + "chirality.chiral_measure"}
 
 REGISTRY: dict[str, Observable] = {o.name: o for o in (
     Observable(
@@ -131,6 +134,39 @@ REGISTRY: dict[str, Observable] = {o.name: o for o in (
                 "`sparse = \"csr\"`), NaN for dense storage and if switched off. Files written "
                 "before it existed lack it: `read_run` fills NaN, a resume creates it (NaN for "
                 "the old rows)"),
+    Observable(
+        "chiral_overlap", np.float64, _same(("T", "P")), "1",
+        {"ising": "chiral overlap; Ising spins have no chirality: NaN",
+         "heisenberg": "chiral overlap q_χ = (1/N_t) Σ_t κ_t^a κ_t^b of ladders (a, b) = "
+                       "pairs[p] at temperature t, κ_t = S_j·(S_i × S_k) for the triplet rows "
+                       "(j, i, k) of /sample/triplets; NaN without triplets"},
+        cost="O(W·N_t + T·P·N_t) (κ once per walker, with chirality_sq)",
+        kernel=_CHIRAL_KERNEL,
+        optional=True,
+        summary="Heisenberg chiral overlap q_χ = (1/N_t) Σ_t κ_t^a κ_t^b, κ_t = S_j·(S_i × S_k) "
+                "over the rows (j, i, k) of `/sample/triplets`; NaN without triplets and for "
+                "Ising spins"),
+    Observable(
+        "chiral_overlap_k2", np.float64, _same(("T", "P")), "1",
+        {"ising": "chiral overlap at k_min; Ising spins have no chirality: NaN",
+         "heisenberg": "(1/3) Σ_{k = 2π/L x̂, ŷ, ẑ} |q_χ(k)|², q_χ(k) = (1/N_t) Σ_t κ_t^a "
+                       "κ_t^b e^{ik·R_t}, R_t the centroid of triplet t (minimum image); "
+                       "NaN without triplets or positions"},
+        cost="O(T·P·N_t) (with chiral_overlap)",
+        kernel=_CHIRAL_KERNEL,
+        optional=True,
+        summary="(1/3) Σ_{k = 2π/L x̂,ŷ,ẑ} \\|q_χ(k)\\|², each triplet at the centroid of its "
+                "sites; NaN without triplets / positions and for Ising spins"),
+    Observable(
+        "chirality_sq", np.float64, _same(("T", "R")), "1",
+        {"ising": "mean squared chirality; Ising spins have no chirality: NaN",
+         "heisenberg": "mean squared chirality (1/N_t) Σ_t κ_t² of the walker at temperature "
+                       "t of ladder r (2/9 at T = ∞); NaN without triplets"},
+        cost="O(W·N_t) (with chiral_overlap)",
+        kernel=_CHIRAL_KERNEL,
+        optional=True,
+        summary="Heisenberg (1/N_t) Σ_t κ_t² per walker (2/9 at T = ∞); NaN without triplets "
+                "and for Ising spins"),
     Observable(
         "walker", np.int32, _same(("T", "R")), "index",
         _same("which walker of ladder r sits at temperature t (its index within the "

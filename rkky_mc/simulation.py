@@ -106,6 +106,9 @@ class Simulation:
         # dense couplings: the order in which moves reach the fields (same bits; which is
         # fastest depends on N, the precision and, for Ising, each walker's acceptance)
         self.spin.prepare(self)
+        # scalar-chirality triplets (N_t, 3) and their centroid phases (Heisenberg; Ising
+        # rows leave the chiral series NaN): observables_chiral.py
+        self.triplets, self.tcosk, self.tsink = observables.chiral_inputs(sample)
 
         self.sweeps_done = 0
         self._chunk_cache = None

@@ -171,7 +171,25 @@ ADAPTED = [
           "thermalization": 200, "sweeps": 60, "measure_every": 3}),
 ]
 
-CASES: list[Case] = _matrix() + REFRESH + THREADED + POPULATION + ADAPTED
+# DM couplings (issue 17; dense float64 Heisenberg only): the random model on SK (N = 130:
+# deferred field updates) and Fert–Lévy on RKKY, with a field
+DM = [
+    Case("sk-dense-heis-dm-random-heatbath-or2-f64",
+         {"model": "sk", "N": 24, "seed": 12, "sparse": "dense", "spin": "heisenberg",
+          "dm": "random", "dm_strength": 0.5},
+         {**ANNEAL, "update": "heatbath", "overrelaxation": 2, "precision": "float64",
+          "measure_every": 1}),
+    Case("sk130-dense-heis-dm-random-metropolis-f64",
+         {"model": "sk", "N": 130, "seed": 14, "sparse": "dense", "spin": "heisenberg",
+          "dm": "random", "dm_strength": 0.3},
+         {**WIDE, "update": "metropolis", "precision": "float64"}),
+    Case("rkky-dense-heis-dm-fert-levy-metropolis-f64",
+         {**MODELS["rkky-dense"], "spin": "heisenberg", "dm": "fert_levy", "dm_strength": 0.8,
+          "dm_concentration": 0.05, "dm_phase": 0.5, "damping": 3.0},
+         {**ANNEAL, "update": "metropolis", "precision": "float64", "measure_every": 1}),
+]
+
+CASES: list[Case] = _matrix() + REFRESH + THREADED + POPULATION + ADAPTED + DM
 BY_NAME = {c.name: c for c in CASES}
 
 # Interrupted runs: (case, sweeps after which each attempt stops), resumed until done. The
@@ -188,6 +206,7 @@ RESUMED = [
     # at an update sweep, one after, after the freeze
     ("sk-dense-ising-metropolis-f64-adapt", (17, 18, 131)),
     ("rkky-csr-heis-heatbath-or2-f32-adapt", (50, 51)),
+    ("sk-dense-heis-dm-random-heatbath-or2-f64", (13,)),
 ]
 
 
@@ -323,16 +342,57 @@ def differing(expected: dict, got: dict) -> list[str]:
     return [k for k in sorted(set(expected) | set(got)) if expected.get(k) != got.get(k)]
 
 
+def add_new(cases) -> int:
+    """New entries only: run ``cases``, require every digest the table holds to be
+    reproduced, then add the datasets and cases it lacks (a new series, a new case)."""
+    import tempfile
+
+    table = load_table()
+    diffs = environment_differences(table["header"])
+    if diffs:
+        print("refusing: table made elsewhere: " + "; ".join(diffs), file=sys.stderr)
+        return 1
+    added, changed = 0, []
+    with tempfile.TemporaryDirectory() as tmp:
+        for case in cases:
+            digests = run_case(case, Path(tmp))
+            entry = table["cases"].get(case.name)
+            if entry is None:
+                table["cases"][case.name] = {"case": case.key(), "datasets": digests}
+                added += len(digests)
+                continue
+            if entry["case"] != case.key():
+                changed.append(f"{case.name} (case definition)")
+                continue
+            old = entry["datasets"]
+            changed += [f"{case.name}: {k}" for k in old if digests.get(k) != old[k]]
+            for k in digests:
+                if k not in old:
+                    old[k] = digests[k]
+                    added += 1
+    if changed:
+        print("refusing: existing digests differ: " + ", ".join(changed), file=sys.stderr)
+        return 1
+    TABLE_PATH.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+    print(f"added {added} digests to {TABLE_PATH}", file=sys.stderr)
+    return 0
+
+
 def main(argv=None) -> int:
     import tempfile
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--write", action="store_true", help=f"rewrite {TABLE_PATH.name}")
     parser.add_argument("--only", default="", help="cases whose name contains this")
+    parser.add_argument("--add-new", action="store_true",
+                        help=f"add new cases and new datasets to {TABLE_PATH.name}, refusing "
+                             "if any digest already in the table differs")
     args = parser.parse_args(argv)
     cases = [c for c in CASES if args.only in c.name]
     if args.write and args.only:
         parser.error("--write regenerates the whole table; drop --only")
+    if args.add_new:
+        return add_new(cases)
     table = None if args.write else load_table()
     if table is not None:
         for diff in environment_differences(table["header"]):

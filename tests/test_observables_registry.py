@@ -22,12 +22,15 @@ def test_shapes_per_spin_model():
     # the contract in DESIGN.md, "HDF5"
     assert ising == {"sweep": (), "energy": (4, 3), "magnetization": (4, 3), "overlap": (4, 3),
                      "overlap_k2": (4, 3), "link_overlap": (4, 3), "link_overlap_bonds": (4, 3),
-                     "walker": (4, 3)}
+                     "walker": (4, 3), "chiral_overlap": (4, 3), "chiral_overlap_k2": (4, 3),
+                     "chirality_sq": (4, 3)}
+    assert heis["chiral_overlap"] == (4, 3) and heis["chirality_sq"] == (4, 3)
     assert heis["magnetization"] == (4, 3, 3) and heis["overlap"] == (4, 3, 3, 3)
     assert {n: np.dtype(o.dtype).name for n, o in reg.REGISTRY.items()} == {
         "sweep": "int64", "walker": "int32", **{n: "float64" for n in reg.REGISTRY
                                                  if n not in ("sweep", "walker")}}
-    assert reg.OPTIONAL_SERIES == ("link_overlap", "link_overlap_bonds")
+    assert reg.OPTIONAL_SERIES == ("link_overlap", "link_overlap_bonds", "chiral_overlap",
+                                   "chiral_overlap_k2", "chirality_sq")
 
 
 def test_every_entry_is_complete_and_its_kernel_exists():

@@ -51,7 +51,7 @@ class _Generation:
         self.provenance: dict = {}
         self.sample: dict = {}
         self.positions = self.box = self.couplings = None
-        self.dm = self.scatterers = None
+        self.dm = self.scatterers = self.triplets = None
         self.temperatures: np.ndarray | None = None
         self.temperatures_kelvin: np.ndarray | None = None
         self.pairs: np.ndarray | None = None
@@ -120,6 +120,8 @@ class MemoryRecorder(Recorder):
                 indptr, indices, data = sample.csr
                 g.couplings = (np.array(indptr, np.int64), np.array(indices, np.int32),
                                np.array(data, np.float64))
+        if getattr(sample, "triplets", None) is not None and layout.spin == "heisenberg":
+            g.triplets = np.array(sample.triplets, dtype=np.int64).reshape(-1, 3)
         if getattr(sample, "scatterers", None) is not None:
             g.scatterers = np.array(sample.scatterers, dtype=np.float64).reshape(-1, 3)
         if layout.store_couplings and getattr(sample, "dm", None) is not None:
@@ -248,7 +250,8 @@ class MemoryRecorder(Recorder):
             groups_attrs={name: {k: {"units": u, "description": d} for k, (_v, u, d) in ds.items()}
                           for name, ds in g.groups.items()},
             dm=g.dm.copy() if couplings and g.dm is not None else None,
-            scatterers=None if g.scatterers is None else g.scatterers.copy())
+            scatterers=None if g.scatterers is None else g.scatterers.copy(),
+            triplets=None if g.triplets is None else g.triplets.copy())
 
     def read_series(self, name: str):
         g = self._current()

@@ -16,7 +16,10 @@ call (the same kernels, in the same order, on the same arrays: the same bits):
 4. the tempering swaps of every ladder (T > 1);
 5. if s % measure_every == 0: one measurement row, written into the preallocated row buffers
    ``out_*`` at the next free row (energy, magnetization, overlap, overlap_k2, link_overlap,
-   link_overlap_bonds, walker, sweep; see rkky_mc/observables.py for their definitions).
+   link_overlap_bonds, walker, sweep; Heisenberg also chiral_overlap, chiral_overlap_k2,
+   chirality_sq from the sample's ``triplets`` and their centroid phases ``tcosk, tsink``,
+   kernels/chirality.py; see rkky_mc/observables.py for their definitions). Ising rows have
+   no chirality: the caller leaves those series NaN.
 
 The functions return the number of rows written. Python sees the loop only between chunks
 (progress, stop checks, commits), so a chunk is sized to ~50–100 ms (Simulation.run).
@@ -30,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import chirality as kchir
 from . import fields as kfields
 from . import heisenberg as kheis
 from . import ising as kising
@@ -96,9 +100,12 @@ def _ising_measure_csr(indptr, indices, data, spins, energies, perm, pair_a, pai
 
 @njit(**_KW)
 def _heisenberg_measure_dense(J, sx, sy, sz, energies, perm, pair_a, pair_b, cosk, sink,
-                              link_on, k2_total, sweep, row, out_energy, out_mag, out_q,
-                              out_qk2, out_link, out_bonds, out_walker, out_sweep):
+                              link_on, k2_total, triplets, tcosk, tsink, sweep, row, out_energy,
+                              out_mag, out_q, out_qk2, out_link, out_bonds, out_walker, out_sweep,
+                              out_chi_q, out_chi_qk2, out_chi_k2):
     N = sx.shape[1]
+    kchir.chiral_measure(sx, sy, sz, triplets, perm, pair_a, pair_b, tcosk, tsink,
+                         out_chi_q[row], out_chi_qk2[row], out_chi_k2[row])
     _common_row(energies, perm, N, sweep, row, out_energy, out_walker, out_sweep)
     kmeasure.heisenberg_magnetization(sx, sy, sz, perm, out_mag[row])
     P = pair_a.shape[0]
@@ -113,9 +120,12 @@ def _heisenberg_measure_dense(J, sx, sy, sz, energies, perm, pair_a, pair_b, cos
 
 @njit(**_KW)
 def _heisenberg_measure_csr(indptr, indices, data, sx, sy, sz, energies, perm, pair_a, pair_b,
-                            cosk, sink, link_on, k2_total, n_bonds, sweep, row, out_energy,
-                            out_mag, out_q, out_qk2, out_link, out_bonds, out_walker, out_sweep):
+                            cosk, sink, link_on, k2_total, n_bonds, triplets, tcosk, tsink,
+                            sweep, row, out_energy, out_mag, out_q, out_qk2, out_link, out_bonds,
+                            out_walker, out_sweep, out_chi_q, out_chi_qk2, out_chi_k2):
     N = sx.shape[1]
+    kchir.chiral_measure(sx, sy, sz, triplets, perm, pair_a, pair_b, tcosk, tsink,
+                         out_chi_q[row], out_chi_qk2[row], out_chi_k2[row])
     _common_row(energies, perm, N, sweep, row, out_energy, out_walker, out_sweep)
     kmeasure.heisenberg_magnetization(sx, sy, sz, perm, out_mag[row])
     P = pair_a.shape[0]
@@ -226,11 +236,14 @@ def heisenberg_chunk_dense(J, sx, sy, sz, hx, hy, hz, energies, beta_w, betas, p
                            rng_walkers, rng_ladders, sites_seq, flips, dense_mode, n_accepted,
                            direction, half_trips, H_field, H, update, overrelaxation,
                            refresh_every, s0, n_sweeps, measure_every, pair_a, pair_b, cosk,
-                           sink, link_on, k2_total, out_energy, out_mag, out_q, out_qk2,
-                           out_link, out_bonds, out_walker, out_sweep):
+                           sink, link_on, k2_total, triplets, tcosk, tsink, out_energy, out_mag,
+                           out_q, out_qk2, out_link, out_bonds, out_walker, out_sweep,
+                           out_chi_q, out_chi_qk2, out_chi_k2):
     """``n_sweeps`` sweeps of a Heisenberg ensemble with dense couplings: a Metropolis or
     heat-bath pass, then ``overrelaxation`` over-relaxation passes. ``dense_mode``: the
-    field-update order (heisenberg.dense_batch_mode; same bits). Returns rows written."""
+    field-update order (heisenberg.dense_batch_mode; same bits). ``triplets`` (N_t, 3) and
+    ``tcosk, tsink`` (K, N_t): the chirality triplets and their centroid phases (N_t = 0:
+    the chiral rows are NaN). Returns rows written."""
     R, T = perm.shape
     row = np.int64(0)  # not the literal 0: one specialization of the measurement calls
     heatbath = update == HEATBATH
@@ -248,8 +261,9 @@ def heisenberg_chunk_dense(J, sx, sy, sz, hx, hy, hz, energies, beta_w, betas, p
                             half_trips)
         if s % measure_every == 0:
             _heisenberg_measure_dense(J, sx, sy, sz, energies, perm, pair_a, pair_b, cosk, sink,
-                                      link_on, k2_total, s, row, out_energy, out_mag, out_q,
-                                      out_qk2, out_link, out_bonds, out_walker, out_sweep)
+                                      link_on, k2_total, triplets, tcosk, tsink, s, row,
+                                      out_energy, out_mag, out_q, out_qk2, out_link, out_bonds,
+                                      out_walker, out_sweep, out_chi_q, out_chi_qk2, out_chi_k2)
             row += 1
     return row
 
@@ -259,8 +273,9 @@ def heisenberg_chunk_csr(indptr, indices, data, sx, sy, sz, hx, hy, hz, energies
                          betas, perm, rng_walkers, rng_ladders, sites_seq, flips, n_accepted,
                          direction, half_trips, H_field, H, update, overrelaxation,
                          refresh_every, s0, n_sweeps, measure_every, pair_a, pair_b, cosk,
-                         sink, link_on, k2_total, n_bonds, out_energy, out_mag, out_q, out_qk2,
-                         out_link, out_bonds, out_walker, out_sweep):
+                         sink, link_on, k2_total, n_bonds, triplets, tcosk, tsink, out_energy,
+                         out_mag, out_q, out_qk2, out_link, out_bonds, out_walker, out_sweep,
+                         out_chi_q, out_chi_qk2, out_chi_k2):
     """As heisenberg_chunk_dense with CSR couplings (``k2_total``, ``n_bonds`` as in
     ising_chunk_csr)."""
     R, T = perm.shape
@@ -281,8 +296,9 @@ def heisenberg_chunk_csr(indptr, indices, data, sx, sy, sz, hx, hy, hz, energies
                             half_trips)
         if s % measure_every == 0:
             _heisenberg_measure_csr(indptr, indices, data, sx, sy, sz, energies, perm, pair_a,
-                                    pair_b, cosk, sink, link_on, k2_total, n_bonds, s, row,
-                                    out_energy, out_mag, out_q, out_qk2, out_link, out_bonds,
-                                    out_walker, out_sweep)
+                                    pair_b, cosk, sink, link_on, k2_total, n_bonds, triplets,
+                                    tcosk, tsink, s, row, out_energy, out_mag, out_q, out_qk2,
+                                    out_link, out_bonds, out_walker, out_sweep, out_chi_q,
+                                    out_chi_qk2, out_chi_k2)
             row += 1
     return row

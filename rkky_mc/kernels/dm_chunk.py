@@ -30,8 +30,9 @@ _KW = dict(cache=True)
 def dm_chunk_dense(J, Dc, sx, sy, sz, hx, hy, hz, energies, beta_w, betas, perm, rng_walkers,
                    rng_ladders, sites_seq, flips, dense_mode, n_accepted, direction, half_trips,
                    H_field, H, update, overrelaxation, refresh_every, s0, n_sweeps,
-                   measure_every, pair_a, pair_b, cosk, sink, link_on, k2_total, out_energy,
-                   out_mag, out_q, out_qk2, out_link, out_bonds, out_walker, out_sweep):
+                   measure_every, pair_a, pair_b, cosk, sink, link_on, k2_total, triplets,
+                   tcosk, tsink, out_energy, out_mag, out_q, out_qk2, out_link, out_bonds,
+                   out_walker, out_sweep, out_chi_q, out_chi_qk2, out_chi_k2):
     """``n_sweeps`` sweeps of a Heisenberg ensemble with dense J (N, N) and DM vectors Dc
     (3, N, N): a Metropolis or heat-bath pass, then ``overrelaxation`` over-relaxation
     passes, the energies, the swaps, a measurement every ``measure_every`` sweeps. Arguments
@@ -53,7 +54,8 @@ def dm_chunk_dense(J, Dc, sx, sy, sz, hx, hy, hz, energies, beta_w, betas, perm,
                             half_trips)
         if s % measure_every == 0:
             _heisenberg_measure_dense(J, sx, sy, sz, energies, perm, pair_a, pair_b, cosk, sink,
-                                      link_on, k2_total, s, row, out_energy, out_mag, out_q,
-                                      out_qk2, out_link, out_bonds, out_walker, out_sweep)
+                                      link_on, k2_total, triplets, tcosk, tsink, s, row,
+                                      out_energy, out_mag, out_q, out_qk2, out_link, out_bonds,
+                                      out_walker, out_sweep, out_chi_q, out_chi_qk2, out_chi_k2)
             row += 1
     return row

@@ -20,6 +20,8 @@ class Heisenberg(SpinType):
     tensor_axes = (3, 3)
     log_states_per_spin = math.log(4.0 * math.pi)
     moves = ("metropolis", "heatbath", "overrelaxation")
+    # the chiral series (issue 17) come after the common ones, as the chunks' out_* arguments
+    chunk_series = SpinType.chunk_series + ("chiral_overlap", "chiral_overlap_k2", "chirality_sq")
 
     def binder_ratio(self, q2, q4):
         # q² = Σ_{μν} q_{μν}² of the 3×3 overlap tensor: 9 Gaussian components give
@@ -136,6 +138,8 @@ class Heisenberg(SpinType):
             from ..kernels import dm_chunk
 
             kernel, coupling = dm_chunk.dm_chunk_dense, (sim.J, sim.dm)
+        # the chirality triplets and their centroid phases (observables.chiral_inputs)
+        tail = tail + (sim.triplets, sim.tcosk, sim.tsink)
         return kernel, coupling + self._spins(sim) + state + rest, tail
 
     def cost_per_update_ns(self, sim, per_update):
