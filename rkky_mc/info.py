@@ -91,6 +91,11 @@ def describe(path) -> str:
                                                         if isinstance(v, (int, float, np.floating))))
     if s.get("field"):
         lines.append(f"  field h = {s.get('field')}")
+    if s.get("dm"):  # DM couplings (issue 17): the model, its keys, rms|D|/rms|J|
+        keys = ", ".join(f"{k[3:]} = {s[k]:.6g}" for k in ("dm_strength", "dm_concentration",
+                                                          "dm_phase", "dm_scatterers") if k in s)
+        lines.append(f"  DM couplings: {s['dm']}" + (f" ({keys})" if keys else "")
+                     + f", rms|D|/rms|J| = {float(s.get('dm_rms_ratio', float('nan'))):.4g}")
     lines += units_lines(s, sc)
     temps = run.temperatures
     lines.append(f"  temperatures ({len(temps)}): " + " ".join(f"{t:.4g}" for t in temps))

@@ -245,6 +245,39 @@ def test_heisenberg_binder_and_xi_match_raw_arrays(mixed_result, mixed_runs):
     np.testing.assert_allclose(_value(mixed_result, grp, "abs_magnetization")[0], m.mean(0), rtol=1e-12)
 
 
+def test_chiral_quantities_match_raw_arrays(mixed_result, mixed_runs):
+    """Issue 17: g_χ = ½(3 − [⟨q_χ⁴⟩]/[⟨q_χ²⟩]²) (not clipped), χ_CG = [N_t⟨q_χ²⟩] raw and
+    over [⟨κ²⟩]², ξ_χ/L, from the raw /timeseries/chiral_* arrays and /sample/triplets; the
+    Ising groups have none of them."""
+    raws = []
+    for s in (1, 2):
+        with h5py.File(mixed_runs / f"rkky/s{s}.h5", "r") as f:
+            sel = f["timeseries/sweep"][()] >= 32
+            raws.append({k: f[f"timeseries/{k}"][()][sel] for k in
+                         ("chiral_overlap", "chiral_overlap_k2", "chirality_sq")})
+            raws[-1]["n_t"] = len(f["sample/triplets"])
+            L = float(f["sample/box"][0])
+    q2 = np.array([(r["chiral_overlap"] ** 2).mean(axis=(0, 2)) for r in raws])
+    q4 = np.array([(r["chiral_overlap"] ** 4).mean(axis=(0, 2)) for r in raws])
+    qk = np.array([r["chiral_overlap_k2"].mean(axis=(0, 2)) for r in raws])
+    k2 = np.array([r["chirality_sq"].mean(axis=(0, 2)) for r in raws])
+    n_t = np.array([r["n_t"] for r in raws])[:, None]
+    grp = "rkky_heisenberg_fcc_c0.05_L4"
+    g = 0.5 * (3 - q4.mean(0) / q2.mean(0) ** 2)
+    np.testing.assert_allclose(_value(mixed_result, grp, "chiral_binder")[0], g, rtol=1e-12)
+    chi = (n_t * q2).mean(0)
+    np.testing.assert_allclose(_value(mixed_result, grp, "chi_cg")[0], chi, rtol=1e-12)
+    np.testing.assert_allclose(_value(mixed_result, grp, "chi_cg_norm")[0],
+                               chi / k2.mean(0) ** 2, rtol=1e-12)
+    np.testing.assert_allclose(_value(mixed_result, grp, "chirality_sq")[0], k2.mean(0),
+                               rtol=1e-12)
+    with np.errstate(invalid="ignore"):
+        xi = np.sqrt(q2.mean(0) / qk.mean(0) - 1) / (2 * np.sin(np.pi / L)) / L
+    np.testing.assert_allclose(_value(mixed_result, grp, "chiral_xi_over_L")[0], xi, rtol=1e-12)
+    chiral = {"chiral_binder", "chi_cg", "chi_cg_norm", "chirality_sq", "chiral_xi_over_L"}
+    assert not chiral & {r["quantity"] for r in _rows(mixed_result, group="sk_ising_N32")}
+
+
 def test_equilibration_windows_and_drift(mixed_result, mixed_runs):
     from rkky_mc.info import log_windows
 

@@ -39,6 +39,9 @@ def _units(group) -> dict:
         "swap_acceptance": "dimensionless", "round_trips": "trips per ladder",
         "identity_lhs": f"{eu} per spin", "identity_rhs": f"{eu} per spin",
         "identity_diff": f"{eu} per spin", "ql_implied": "dimensionless",
+        "chirality_sq": "dimensionless", "chiral_q2": "dimensionless",
+        "chiral_binder": "dimensionless", "chi_cg": "dimensionless",
+        "chi_cg_norm": "dimensionless", "chiral_xi_over_L": "dimensionless",
     }
 
 
@@ -78,6 +81,36 @@ def _observables(group, q: dict, betas, heis: bool) -> dict:
             out["identity_diff"] = stats.jk_apply(lambda e, b: e + c * (1.0 - b), q["eJ"], q["qb"])
         else:  # no bond overlap in these files: only the prediction
             out["ql_implied"] = stats.jk_apply(lambda e: 1.0 + e / c, q["eJ"])
+    return out
+
+
+def _chiral_observables(group, q: dict) -> dict:
+    """Chiral-glass quantities from the disorder averages (Heisenberg runs with triplets):
+    [⟨κ²⟩], [⟨q_χ²⟩], the chiral Binder g_χ = ½(3 − [⟨q_χ⁴⟩]/[⟨q_χ²⟩]²) (not clipped: it
+    can go negative), χ_CG = [N_t⟨q_χ²⟩] raw and divided by [⟨κ²⟩]², and the chiral
+    second-moment length over L, ξ_χ/L = sqrt([⟨q_χ²⟩]/[⟨|q_χ(k_min)|²⟩] − 1)/(2L sin(π/L))."""
+    out = {}
+    if "ck2" in q:
+        out["chirality_sq"] = q["ck2"]
+    if "cq2" not in q:
+        return out
+    out["chiral_q2"] = q["cq2"]
+    if "cq4" in q:
+        out["chiral_binder"] = stats.jk_apply(lambda a, b: 0.5 * (3.0 - b / (a * a)),
+                                              q["cq2"], q["cq4"])
+    if "cq2n" in q:
+        out["chi_cg"] = q["cq2n"]
+        if "ck2" in q:
+            out["chi_cg_norm"] = stats.jk_apply(lambda c, k: c / (k * k), q["cq2n"], q["ck2"])
+    if "cqk2" in q and group.L:
+        L = float(group.L)
+        denom = 2.0 * math.sin(math.pi / L)
+
+        def xi_over_L(a, b):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.sqrt(a / b - 1.0) / denom / L
+
+        out["chiral_xi_over_L"] = stats.jk_apply(xi_over_L, q["cq2"], q["cqk2"])
     return out
 
 
@@ -134,6 +167,10 @@ def analyze_group(group: Group, drift_sigma: float = 3.0) -> GroupResult:
             if name in derived:
                 add(name, derived[name])
                 curves[name] = derived[name]
+    if heis:
+        for name, jk in _chiral_observables(group, q).items():
+            add(name, jk)
+            curves[name] = jk
     accs = [s.swap_acceptance for s in samples if s.swap_acceptance is not None]
     if accs and len(accs) == n and len(T) > 1:
         add("swap_acceptance", stats.Jackknife.mean(np.stack(accs), key), temps=T[:-1])

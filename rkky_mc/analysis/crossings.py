@@ -7,7 +7,7 @@ from . import estimators as stats
 # ---- series: crossings and T_c --------------------------------------------------------------
 
 
-CROSSING_QUANTITIES = ("binder", "xi_over_L", "chi_sg_scaled")
+CROSSING_QUANTITIES = ("binder", "xi_over_L", "chi_sg_scaled", "chiral_binder", "chiral_xi_over_L")
 
 
 def analyze_series(series: str, results: list, interp: str = "linear", warn=None):

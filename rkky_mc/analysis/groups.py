@@ -77,6 +77,9 @@ def _series_label(params: dict) -> str:
         parts.append(str(params.get("distribution", "")))
     if params.get("field"):
         parts.append(f"h{_fmt(params['field'])}")
+    if params.get("dm"):
+        parts.append(f"dm-{params['dm']}" + (f"{_fmt(params['dm_strength'])}"
+                                             if "dm_strength" in params else ""))
     return "_".join(parts)
 
 

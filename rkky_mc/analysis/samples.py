@@ -14,6 +14,8 @@ from ..info import log_windows
 from ..units import j0_kelvin_of_run
 
 RKKY_KEYS = ("lattice", "L", "concentration", "kf", "J0", "normalize", "cutoff", "damping")
+# DM models (issue 17): their keys enter the group key (a DM strength is a physical parameter)
+DM_KEYS = {"random": ("dm_strength",), "fert_levy": ("dm_strength", "dm_concentration", "dm_phase")}
 
 
 class AnalysisError(ValueError):
@@ -49,6 +51,11 @@ def group_key(run) -> tuple:
         key["distribution"] = str(sc.get("distribution", ""))
     if isinstance(sc.get("J0_kelvin"), (int, float)):  # runs in kelvin: one scale per group
         key["J0_kelvin"] = _round(float(sc["J0_kelvin"]))
+    dm = str(run.sample.get("dm", "") or "")
+    if dm:  # DM couplings (sample.dm, or "file": a D in the coupling file)
+        key["dm"] = dm
+        for k in DM_KEYS.get(dm, ()):
+            key[k] = _round(float(run.sample.get(k, sc.get(k, 0.0))))
     key["temperatures"] = tuple(_round(float(t)) for t in run.temperatures)
     return tuple(sorted(key.items()))
 
@@ -78,16 +85,42 @@ class Sample:
     J0_kelvin: float | None = None  # kelvin per coupling unit (sample.J0_kelvin), if set
 
 
-SERIES_NAMES = ("e", "e2", "mabs", "m", "q2", "q4", "qk2", "ql", "qb")
+SERIES_NAMES = ("e", "e2", "mabs", "m", "q2", "q4", "qk2", "ql", "qb",
+                "cq2", "cq4", "cqk2", "cq2n", "ck2")
 
 # EA: Σ_bonds σ²/N = z/2 = 3 (simple cubic, σ = 1; L = 2: 3N/2 merged bonds of variance 2)
 EA_HALF_Z = 3.0
 
 
+def _chiral_series(run, M: int, T: int) -> dict:
+    """Chiral (M, T) series: q_χ² (cq2), q_χ⁴ (cq4), chiral_overlap_k2 (cqk2) and
+    N_t q_χ² (cq2n, for χ_CG = [N_t⟨q_χ²⟩]; N_t may differ between samples) averaged over
+    ladder pairs; chirality_sq (ck2) over ladders. NaN when not measured (Ising, no
+    triplets, files written before the chiral series)."""
+    ts = run.timeseries
+    nan = np.full((M, T), np.nan)
+    out = dict(cq2=nan, cq4=nan, cqk2=nan, cq2n=nan, ck2=nan)
+    q = ts.get("chiral_overlap")
+    if q is not None and np.ndim(q) == 3 and np.shape(q)[2] > 0:
+        q = np.asarray(q, dtype=np.float64)
+        n_t = len(run.triplets) if getattr(run, "triplets", None) is not None else 0
+        out["cq2"] = (q * q).mean(axis=2)
+        out["cq4"] = (q**4).mean(axis=2)
+        out["cq2n"] = n_t * out["cq2"] if n_t else nan
+        qk2 = ts.get("chiral_overlap_k2")
+        if qk2 is not None:
+            out["cqk2"] = np.asarray(qk2, dtype=np.float64).mean(axis=2)
+    k2 = ts.get("chirality_sq")
+    if k2 is not None and np.ndim(k2) == 3:
+        out["ck2"] = np.asarray(k2, dtype=np.float64).mean(axis=2)
+    return out
+
+
 def measurement_series(run) -> dict:
     """Per-measurement (M, T) series of one run: e, e², |m|, m (Ising m, Heisenberg m_z)
     averaged over ladders; q², q⁴, overlap_k2, link overlap (ql) and bond overlap (qb; NaN
-    if the file does not have it) averaged over ladder pairs."""
+    if the file does not have it) averaged over ladder pairs; the chiral series
+    (_chiral_series)."""
     ts = run.timeseries
     heis = run.spin == "heisenberg"
     e = np.asarray(ts["energy"], dtype=np.float64)
@@ -100,6 +133,7 @@ def measurement_series(run) -> dict:
         out["mabs"] = np.abs(mag).mean(axis=2)
         out["m"] = mag.mean(axis=2)
     M, T = e.shape[:2]
+    out.update(_chiral_series(run, M, T))
     q = np.asarray(ts["overlap"], dtype=np.float64)
     P = q.shape[2] if q.ndim >= 3 else 0
     if P == 0:
