@@ -123,6 +123,8 @@ def test_dm_draws_have_their_own_stream():
      "sample.dm_concentration"),
     ({"sample.dm": "fert_levy", "sample.spin": "heisenberg", "sample.dm_concentration": 0.01,
       "sample.dm_phase": float("nan")}, "sample.dm_phase"),
+    ({"sample.dm": "random", "sample.spin": "heisenberg", "anneal.method": "pa"},
+     "anneal.method"),
 ])
 def test_bad_dm_keys(overrides, key):
     with pytest.raises(ConfigError) as err:
@@ -246,3 +248,15 @@ def test_memory_estimate_includes_D(tmp_path):
                                ("sample.spin", "heisenberg")])
     assert resources.n_spins(f) == n
     assert resources.estimate(f).parts["DM vectors"] == 24 * n * n
+
+
+def test_npz_D_refuses_population_annealing(tmp_path):
+    from rkky_mc.drivers.population_annealing import PopulationAnnealing
+
+    n = 5
+    path = npz(tmp_path, J=coupling_matrix(n), D=antisymmetric_D(n))
+    cfg = load_config(overrides=[("sample.model", "file"), ("sample.path", path),
+                                 ("sample.spin", "heisenberg"), ("anneal.method", "pa")])
+    with pytest.raises(ConfigError) as err:
+        PopulationAnnealing(cfg, build_sample(cfg.sample))
+    assert err.value.key == "anneal.method"

@@ -68,6 +68,10 @@ class PopulationAnnealing:
 
         self.cfg, self.sample = cfg, sample
         a = cfg.anneal
+        if getattr(sample, "dm", None) is not None:  # a D from a .npz file (issue 17)
+            from ..config import check_dm_method
+
+            check_dm_method("the coupling file's D", a.method)
         self.temperatures = cfg.temperature_array                # ascending (the rows)
         self.schedule_betas = 1.0 / self.temperatures[::-1]      # annealing order: β up
         self.n_steps = int(self.temperatures.size)

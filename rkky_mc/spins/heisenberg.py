@@ -50,7 +50,7 @@ class Heisenberg(SpinType):
         from ..kernels import fields as kfields
 
         H = sim.dtype(sim.H)
-        if sim.dm is not None:
+        if getattr(sim, "dm", None) is not None:  # (population annealing has no DM)
             from ..kernels import dm as kdm
 
             kdm.dm_local_fields_dense(sim.J, sim.dm, sim.sx, sim.sy, sim.sz, H, sim.hx, sim.hy,
