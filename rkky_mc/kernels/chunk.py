@@ -67,35 +67,58 @@ def _no_link(out_link, out_bonds, row):
 
 
 @njit(**_KW)
+def _ising_measure_spins(spins, energies, perm, pair_a, pair_b, cosk, sink, sweep, row,
+                         out_energy, out_mag, out_q, out_qk2, out_link, out_bonds, out_walker,
+                         out_sweep):
+    """The storage-independent part of an Ising row (link overlaps NaN until filled);
+    returns whether there are ladder pairs (the link overlaps need them)."""
+    _common_row(energies, perm, spins.shape[1], sweep, row, out_energy, out_walker, out_sweep)
+    kmeasure.ising_magnetization(spins, perm, out_mag[row])
+    _no_link(out_link, out_bonds, row)
+    if pair_a.shape[0] == 0:
+        return False
+    kmeasure.ising_overlap(spins, perm, pair_a, pair_b, cosk, sink, out_q[row], out_qk2[row])
+    return True
+
+
+@njit(**_KW)
 def _ising_measure_dense(J, spins, energies, perm, pair_a, pair_b, cosk, sink, link_on,
                          k2_total, sweep, row, out_energy, out_mag, out_q, out_qk2, out_link,
                          out_bonds, out_walker, out_sweep):
-    N = spins.shape[1]
-    _common_row(energies, perm, N, sweep, row, out_energy, out_walker, out_sweep)
-    kmeasure.ising_magnetization(spins, perm, out_mag[row])
-    P = pair_a.shape[0]
-    _no_link(out_link, out_bonds, row)
-    if P > 0:
-        kmeasure.ising_overlap(spins, perm, pair_a, pair_b, cosk, sink, out_q[row], out_qk2[row])
-        if link_on:
-            kmeasure.ising_link_overlap_dense(J, spins, perm, pair_a, pair_b, out_link[row],
-                                              k2_total)
+    if _ising_measure_spins(spins, energies, perm, pair_a, pair_b, cosk, sink, sweep, row,
+                            out_energy, out_mag, out_q, out_qk2, out_link, out_bonds, out_walker,
+                            out_sweep) and link_on:
+        kmeasure.ising_link_overlap_dense(J, spins, perm, pair_a, pair_b, out_link[row], k2_total)
 
 
 @njit(**_KW)
 def _ising_measure_csr(indptr, indices, data, spins, energies, perm, pair_a, pair_b, cosk,
-                       sink, link_on, k2_total, n_bonds, sweep, row, out_energy, out_mag, out_q, out_qk2,
-                       out_link, out_bonds, out_walker, out_sweep):
-    N = spins.shape[1]
-    _common_row(energies, perm, N, sweep, row, out_energy, out_walker, out_sweep)
-    kmeasure.ising_magnetization(spins, perm, out_mag[row])
-    P = pair_a.shape[0]
+                       sink, link_on, k2_total, n_bonds, sweep, row, out_energy, out_mag, out_q,
+                       out_qk2, out_link, out_bonds, out_walker, out_sweep):
+    if _ising_measure_spins(spins, energies, perm, pair_a, pair_b, cosk, sink, sweep, row,
+                            out_energy, out_mag, out_q, out_qk2, out_link, out_bonds, out_walker,
+                            out_sweep) and link_on:
+        kmeasure.ising_link_overlaps_csr(indptr, indices, data, spins, perm, pair_a, pair_b,
+                                         out_link[row], out_bonds[row], k2_total, n_bonds)
+
+
+@njit(**_KW)
+def _heisenberg_measure_spins(sx, sy, sz, energies, perm, pair_a, pair_b, cosk, sink, triplets,
+                              tcosk, tsink, sweep, row, out_energy, out_mag, out_q, out_qk2,
+                              out_link, out_bonds, out_walker, out_sweep, out_chi_q, out_chi_qk2,
+                              out_chi_k2):
+    """The storage-independent part of a Heisenberg row, chiral series included (link
+    overlaps NaN until filled); returns whether there are ladder pairs."""
+    kchir.chiral_measure(sx, sy, sz, triplets, perm, pair_a, pair_b, tcosk, tsink,
+                         out_chi_q[row], out_chi_qk2[row], out_chi_k2[row])
+    _common_row(energies, perm, sx.shape[1], sweep, row, out_energy, out_walker, out_sweep)
+    kmeasure.heisenberg_magnetization(sx, sy, sz, perm, out_mag[row])
     _no_link(out_link, out_bonds, row)
-    if P > 0:
-        kmeasure.ising_overlap(spins, perm, pair_a, pair_b, cosk, sink, out_q[row], out_qk2[row])
-        if link_on:
-            kmeasure.ising_link_overlaps_csr(indptr, indices, data, spins, perm, pair_a, pair_b,
-                                             out_link[row], out_bonds[row], k2_total, n_bonds)
+    if pair_a.shape[0] == 0:
+        return False
+    kmeasure.heisenberg_overlap(sx, sy, sz, perm, pair_a, pair_b, cosk, sink, out_q[row],
+                                out_qk2[row])
+    return True
 
 
 @njit(**_KW)
@@ -103,19 +126,12 @@ def _heisenberg_measure_dense(J, sx, sy, sz, energies, perm, pair_a, pair_b, cos
                               link_on, k2_total, triplets, tcosk, tsink, sweep, row, out_energy,
                               out_mag, out_q, out_qk2, out_link, out_bonds, out_walker, out_sweep,
                               out_chi_q, out_chi_qk2, out_chi_k2):
-    N = sx.shape[1]
-    kchir.chiral_measure(sx, sy, sz, triplets, perm, pair_a, pair_b, tcosk, tsink,
-                         out_chi_q[row], out_chi_qk2[row], out_chi_k2[row])
-    _common_row(energies, perm, N, sweep, row, out_energy, out_walker, out_sweep)
-    kmeasure.heisenberg_magnetization(sx, sy, sz, perm, out_mag[row])
-    P = pair_a.shape[0]
-    _no_link(out_link, out_bonds, row)
-    if P > 0:
-        kmeasure.heisenberg_overlap(sx, sy, sz, perm, pair_a, pair_b, cosk, sink, out_q[row],
-                                    out_qk2[row])
-        if link_on:
-            kmeasure.heisenberg_link_overlap_dense(J, sx, sy, sz, perm, pair_a, pair_b,
-                                                   out_link[row], k2_total)
+    if _heisenberg_measure_spins(sx, sy, sz, energies, perm, pair_a, pair_b, cosk, sink,
+                                 triplets, tcosk, tsink, sweep, row, out_energy, out_mag, out_q,
+                                 out_qk2, out_link, out_bonds, out_walker, out_sweep, out_chi_q,
+                                 out_chi_qk2, out_chi_k2) and link_on:
+        kmeasure.heisenberg_link_overlap_dense(J, sx, sy, sz, perm, pair_a, pair_b,
+                                               out_link[row], k2_total)
 
 
 @njit(**_KW)
@@ -123,20 +139,13 @@ def _heisenberg_measure_csr(indptr, indices, data, sx, sy, sz, energies, perm, p
                             cosk, sink, link_on, k2_total, n_bonds, triplets, tcosk, tsink,
                             sweep, row, out_energy, out_mag, out_q, out_qk2, out_link, out_bonds,
                             out_walker, out_sweep, out_chi_q, out_chi_qk2, out_chi_k2):
-    N = sx.shape[1]
-    kchir.chiral_measure(sx, sy, sz, triplets, perm, pair_a, pair_b, tcosk, tsink,
-                         out_chi_q[row], out_chi_qk2[row], out_chi_k2[row])
-    _common_row(energies, perm, N, sweep, row, out_energy, out_walker, out_sweep)
-    kmeasure.heisenberg_magnetization(sx, sy, sz, perm, out_mag[row])
-    P = pair_a.shape[0]
-    _no_link(out_link, out_bonds, row)
-    if P > 0:
-        kmeasure.heisenberg_overlap(sx, sy, sz, perm, pair_a, pair_b, cosk, sink, out_q[row],
-                                    out_qk2[row])
-        if link_on:
-            kmeasure.heisenberg_link_overlaps_csr(indptr, indices, data, sx, sy, sz, perm,
-                                                  pair_a, pair_b, out_link[row], out_bonds[row],
-                                                  k2_total, n_bonds)
+    if _heisenberg_measure_spins(sx, sy, sz, energies, perm, pair_a, pair_b, cosk, sink,
+                                 triplets, tcosk, tsink, sweep, row, out_energy, out_mag, out_q,
+                                 out_qk2, out_link, out_bonds, out_walker, out_sweep, out_chi_q,
+                                 out_chi_qk2, out_chi_k2) and link_on:
+        kmeasure.heisenberg_link_overlaps_csr(indptr, indices, data, sx, sy, sz, perm, pair_a,
+                                              pair_b, out_link[row], out_bonds[row], k2_total,
+                                              n_bonds)
 
 
 @njit(**_KW)
