@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from numba import njit
 
 from rkky_mc.bench import bench_command, c_reference
+from rkky_mc.bench.peapods_case import PEAPODS_VERSION, peapods_available
 from rkky_mc.bench.process import bench_startup, kernel_cache_is_empty
 from rkky_mc.bench.report import TARGETS, format_table
 from rkky_mc.config import from_dict
@@ -107,10 +108,36 @@ def test_bench_quick_json_reports_every_figure():
         assert res["c_reference"]["reason"]
         assert not any("c_reference" in r for r in res["sweeps"])
         n_targets = 13
+    # issue 16's full-run targets: C / rkky_mc per case with a C reference, EA against its
+    # bare sweeps, and against peapods where it is installed (else the record says why)
+    full = res["full_runs"]
+    ea = [r for r in full if "vs_bare" in r]
+    assert len(ea) == 1 and positive(ea[0]["vs_bare"])
+    assert ("peapods_over_rkky" in ea[0]) == (peapods_available() is None)
+    if "peapods_over_rkky" in ea[0]:
+        assert positive(ea[0]["peapods_ns"]) and positive(ea[0]["peapods_over_rkky"])
+    else:
+        assert "peapods" in ea[0]["peapods"]
+    if c_reference.compiler() is not None:
+        assert all(positive(r["c_over_rkky"]) for r in full if "vs_bare" not in r)
+    n_targets += sum(("c_over_rkky" in r) + ("vs_bare" in r) + ("peapods_over_rkky" in r)
+                     for r in full)
     names = [t["name"] for t in res["targets"]]
     assert len(names) == len(set(names)) == n_targets
     assert all(t["value"] is None or math.isfinite(t["value"]) for t in res["targets"])
     assert "targets:" in format_table(res)
+
+
+def test_peapods_comparison_names_why_it_is_missing(monkeypatch):
+    import importlib.metadata as md
+
+    def missing(name):
+        raise md.PackageNotFoundError(name)
+
+    monkeypatch.setattr(md, "version", missing)
+    assert f"pip install peapods=={PEAPODS_VERSION}" in peapods_available()
+    monkeypatch.setattr(md, "version", lambda name: "0.3.1")
+    assert "0.3.1" in peapods_available() and PEAPODS_VERSION in peapods_available()
 
 
 def test_kernel_cache_is_empty_looks_for_numba_index_files(tmp_path, monkeypatch):

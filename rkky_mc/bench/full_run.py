@@ -9,7 +9,9 @@ no swaps, no measurements) is timed in the same interleaved rounds, and each rou
 ratio C / rkky_mc (1.0 = as fast as C); the record holds their median and spread (min, max).
 
 EA ±J L = 8 at measure_every = 1 with every overlap and link overlap is compared with its own
-bare sweeps (the sweep kernels alone, as cases.py times them): ``vs_bare`` = full / bare.
+bare sweeps (the sweep kernels alone, as cases.py times them): ``vs_bare`` = full / bare, and
+with peapods 0.2.0 on the same job where it is installed (peapods_case.py):
+``peapods_over_rkky`` = peapods ns / rkky_mc ns per update (issue 16: ≥ 3).
 """
 from __future__ import annotations
 
@@ -93,10 +95,12 @@ def bench_full_runs(quick: bool, c_binaries: dict | None = None) -> list:
     import numba
 
     from .c_reference import ReferenceCase
+    from .peapods_case import PeapodsCase, peapods_available
 
     old = numba.get_num_threads()
     numba.set_num_threads(1)
-    cases, refs, bares = [], {}, {}
+    cases, refs, bares, peapods = [], {}, {}, {}
+    peapods_reason = peapods_available()
     try:
         for name, sample, anneal, ref_kind in _cases(quick):
             anneal = {**anneal, "seed": 2, "thermalization": 0, "sweeps": 1}
@@ -113,6 +117,9 @@ def bench_full_runs(quick: bool, c_binaries: dict | None = None) -> list:
                 bare_sim, _ = _simulation(sample, anneal)
                 bares[name] = _BareCase(bare_sim, n)
                 cases.append(bares[name])
+                if peapods_reason is None:
+                    peapods[name] = PeapodsCase(n)
+                    cases.append(peapods[name])
         rounds = 3 if quick else 5
         for case in cases:
             case.warm()
@@ -121,7 +128,7 @@ def bench_full_runs(quick: bool, c_binaries: dict | None = None) -> list:
                 case.time_once()
     finally:
         numba.set_num_threads(old)
-        for ref in refs.values():
+        for ref in (*refs.values(), *peapods.values()):
             ref.close()
     records = []
     for case in cases:
@@ -145,6 +152,14 @@ def bench_full_runs(quick: bool, c_binaries: dict | None = None) -> list:
             rec["bare_ns"] = statistics.median(b)
             rec["vs_bare"] = statistics.median(ratios)
             rec["vs_bare_range"] = [min(ratios), max(ratios)]
+            if case.name in peapods:
+                p = peapods[case.name].ns
+                ratios = [x / r for x, r in zip(p, case.ns)]
+                rec["peapods_ns"] = statistics.median(p)
+                rec["peapods_over_rkky"] = statistics.median(ratios)
+                rec["peapods_over_rkky_range"] = [min(ratios), max(ratios)]
+            else:
+                rec["peapods"] = peapods_reason
         records.append(rec)
     return records
 
@@ -161,6 +176,12 @@ def format_full_runs(records: list) -> list[str]:
         if "vs_bare" in r:
             lo, hi = r["vs_bare_range"]
             extra += f"  bare {r['bare_ns']:.2f} ns  full/bare {r['vs_bare']:.2f} [{lo:.2f}, {hi:.2f}]"
+        if "peapods_over_rkky" in r:
+            lo, hi = r["peapods_over_rkky_range"]
+            extra += (f"  peapods {r['peapods_ns']:.2f} ns  peapods/rkky_mc "
+                      f"{r['peapods_over_rkky']:.2f} [{lo:.2f}, {hi:.2f}]")
+        elif r.get("peapods"):
+            extra += f"  (no peapods comparison: {r['peapods']})"
         lines.append(f"  {r['name']:<34} N={r['N']:<5} {r['ns']:7.2f} ns{extra}")
     return lines
 

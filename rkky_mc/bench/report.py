@@ -39,6 +39,16 @@ def target_checks(res: dict) -> list:
         if "vs_c" in by_name.get(name, {}):
             add(f"{name} / C reference", by_name[name]["vs_c"], "<=",
                 round(TARGETS[name][2] / c_issue, 3), "×")
+    # issue 16's full-run targets (C / rkky_mc in the same rounds; EA against its bare sweeps
+    # and against peapods 0.2.0)
+    for r in res.get("full_runs", []):
+        if "c_over_rkky" in r:
+            target = 0.7 if r["name"].endswith("_defaults") else 1.0
+            add(f"{r['name']}: C / rkky_mc", r["c_over_rkky"], ">=", target, "×")
+        if "vs_bare" in r:
+            add(f"{r['name']}: full / bare sweeps", r["vs_bare"], "<=", 1.4, "×")
+        if "peapods_over_rkky" in r:
+            add(f"{r['name']}: peapods / rkky_mc", r["peapods_over_rkky"], ">=", 3.0, "×")
     tr = res.get("temperature_ratio", {})
     add("T=3 / T=0.5 Ising sweep cost (N=1000)", tr.get("ratio"), ">=", 3.0, "×")
     ro = res.get("run_overhead", {}).get("ising", {})
