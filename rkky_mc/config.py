@@ -373,7 +373,7 @@ def _method_keys(a: AnnealConfig) -> None:
                               f"anneal.method = {a.method!r}; remove it{hint}")
 def _validate_dm(s: SampleConfig, a: AnnealConfig) -> None:
     """The DM keys (sample.dm ...). A D given in a .npz coupling file is checked when the
-    file is read (couplings._build_file), with the same rules."""
+    file is read (models/file.py), with the same rules."""
     _choice("sample.dm", s.dm, DMS)
     s.dm_phase = _float("sample.dm_phase", s.dm_phase)
     if s.dm == "none":

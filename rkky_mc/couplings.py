@@ -1,16 +1,7 @@
 """One disorder sample: spin positions and the coupling matrix J (H = −Σ_{i<j} J_ij S_i·S_j).
 
-Models (``sample.model``):
-
-* ``rkky`` — impurities on N = round(c·4L³) distinct random fcc sites (or uniformly in the
-  continuum with a hard core), J(R) = J_scale·f(2k_F R)·exp(−R/λ) for R ≤ R_c, minimum image.
-  ``normalize = "nn"``: J_scale = J0/|f(2k_F a/√2)| so that the undamped nearest-neighbour
-  coupling has |J| = J0 (the energy unit); ``"none"``: J_scale = J0.
-* ``sk`` — Sherrington–Kirkpatrick, J_ij ~ N(0, 1/N) for every pair.
-* ``ea`` — Edwards–Anderson, simple-cubic L³ periodic, nearest-neighbour N(0, 1) or ±1.
-* ``file`` — any symmetric, finite, zero-diagonal N×N matrix from a ``.npy`` file, or a
-  ``.npz`` holding ``J`` and optionally ``D`` (N, N, 3), ``positions`` (N, 3) and ``box``
-  (3,) (rkky_mc/interactions/sample_dm.py).
+The models (``sample.model``: rkky, sk, ea, file) are one module each in ``models/``;
+this module turns their parts into a Sample (precision, checksum, pair count, scales).
 
 Heisenberg samples may carry Dzyaloshinskii–Moriya vectors (``sample.dm``, or a ``D`` in a
 ``.npz``): ``Sample.dm`` (3, N, N) float64, dense storage and float64 only
@@ -27,14 +18,12 @@ import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from . import aligned, geometry
+from . import aligned
 from .config import PRECISIONS, Config, ConfigError, SampleConfig, check_dm_storage, validate
-from .kernels.rkky import distance_table, rkky_coupling, rkky_csr, rkky_dense, rkky_dense_rows, rkky_f
 
 # "auto" storage: CSR when a spin's cutoff sphere holds less than this fraction of the box
 CSR_MAX_FILL = 0.1
@@ -134,7 +123,7 @@ def _count_pairs(csr) -> int:
     return int(np.count_nonzero(csr[2]) // 2)
 
 
-def _store(J: np.ndarray, sparse: str) -> tuple:
+def store_dense(J: np.ndarray, sparse: str) -> tuple:
     """(dense, csr) of a dense matrix for the models without a cutoff: dense unless the
     user asked for sample.sparse = "csr"."""
     return (None, csr_from_dense(J)) if sparse == "csr" else (J, None)
@@ -189,152 +178,6 @@ def dense_in_precision(dense, dtype) -> tuple:
     return J, digest.hexdigest(), nonzero // 2, row_sq
 
 
-# ---- models ---------------------------------------------------------------------------
-
-
-def _build_rkky(cfg: SampleConfig, rng: np.random.Generator, base_dir) -> dict:
-    L = cfg.L
-    box = np.full(3, float(L))
-    n = round(cfg.concentration * 4 * L**3)
-    if cfg.lattice == "fcc":
-        positions = geometry.place_on_lattice(geometry.fcc_sites(L), n, rng)
-    else:
-        try:
-            positions = geometry.place_continuum(n, L, cfg.min_distance, rng)
-        except ValueError as exc:
-            raise ConfigError("sample.min_distance", cfg.min_distance, str(exc)) from None
-
-    two_kf = 2.0 * cfg.kf
-    r_nn = geometry.FCC_NN_DISTANCE  # also the reference distance in the continuum
-    if cfg.normalize == "nn":
-        f_nn = abs(rkky_f(two_kf * r_nn))
-        # at a zero of f the normalisation blows up; compare with the envelope 1/x³
-        if not f_nn > 1e-9 / (two_kf * r_nn) ** 3:
-            raise ConfigError("sample.kf", cfg.kf, f"puts 2·kf·a/√2 = {two_kf * r_nn:.10g} on a zero of "
-                              "f(x): |J(R_nn)| cannot be normalised; use another kf or normalize = 'none'")
-        J_scale = cfg.J0 / f_nn
-    else:
-        J_scale = cfg.J0
-    cutoff, damping = float(cfg.cutoff), float(cfg.damping)
-
-    sparse = cfg.sparse
-    if sparse == "auto":
-        fill = 4.0 / 3.0 * math.pi * cutoff**3 / L**3 if math.isfinite(cutoff) else math.inf
-        sparse = "csr" if fill < CSR_MAX_FILL else "dense"
-    if sparse == "csr" and math.isfinite(cutoff):
-        dense, csr = None, rkky_csr(positions, box, two_kf, J_scale, cutoff, damping)
-    elif sparse == "csr":  # explicit "csr" without a cutoff: every pair is a neighbour
-        dense, csr = None, csr_from_dense(rkky_dense(positions, box, two_kf, J_scale, cutoff,
-                                                     damping))
-    else:
-        args = (positions, box, two_kf, J_scale, cutoff, damping)
-        table = distance_table(*args[1:])
-        dense, csr = LazyDense(len(positions), lambda: rkky_dense(*args),
-                               lambda r0, out: rkky_dense_rows(*args, table, r0, out)), None
-    scale = {
-        "j_nn": abs(rkky_coupling(r_nn, two_kf, J_scale, cutoff, damping)),
-        "two_kf": two_kf,
-        "J_scale": J_scale,
-    }
-    return dict(dense=dense, csr=csr, positions=positions, box=box, scale=scale)
-
-
-def _build_sk(cfg: SampleConfig, rng: np.random.Generator, base_dir) -> dict:
-    n = cfg.N
-    J = aligned.zeros((n, n))
-    J[np.triu_indices(n, 1)] = rng.normal(0.0, 1.0 / math.sqrt(n), size=n * (n - 1) // 2)
-    J += J.T  # exact mirror: x + 0
-    dense, csr = _store(J, cfg.sparse)
-    return dict(dense=dense, csr=csr, positions=None, box=None, scale={})
-
-
-def _build_ea(cfg: SampleConfig, rng: np.random.Generator, base_dir) -> dict:
-    L = cfg.L
-    n = L**3
-    positions = geometry.simple_cubic_sites(L)
-    xyz = positions.astype(np.int64)
-    # bonds from every site to its +x, +y, +z neighbour: 3L³ bonds, drawn in that order
-    if cfg.distribution == "gaussian":
-        bonds = rng.standard_normal((3, n))
-    else:
-        bonds = 2.0 * rng.integers(0, 2, size=(3, n)) - 1.0
-    site = np.arange(n)
-    rows, cols, vals = [], [], []
-    for a in range(3):
-        nb = xyz.copy()
-        nb[:, a] = (nb[:, a] + 1) % L
-        j = (nb[:, 0] * L + nb[:, 1]) * L + nb[:, 2]
-        rows += [site, j]
-        cols += [j, site]
-        vals += [bonds[a], bonds[a]]
-    rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
-    # for L = 2 the +x and −x neighbours coincide: the two bonds add up (a+b = b+a exactly,
-    # so the sum stays symmetric)
-    key, inverse = np.unique(rows * n + cols, return_inverse=True)
-    data = np.bincount(inverse, weights=vals)
-    keep = data != 0.0  # a ±1 pair that cancelled is no bond
-    key, data = key[keep], data[keep]
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(key // n, minlength=n), out=indptr[1:])
-    csr = (indptr, (key % n).astype(np.int32), data.astype(np.float64))
-    if cfg.sparse == "dense":
-        dense, csr = csr_to_dense(*csr, n), None
-    else:
-        dense = None
-    return dict(dense=dense, csr=csr, positions=positions, box=np.full(3, float(L)), scale={})
-
-
-def check_file_matrix(J, key: str, value) -> np.ndarray:
-    """A coupling matrix read from a file, checked: the float64 working copy (symmetrised
-    when only rounding-level asymmetric). ConfigError(key, value, ...) otherwise."""
-    if not isinstance(J, np.ndarray) or J.dtype.kind not in "iuf":
-        raise ConfigError(key, value, f"holds {getattr(J, 'dtype', type(J))} data; must be a real "
-                          "(integer or float) N×N matrix")
-    if J.ndim != 2 or J.shape[0] != J.shape[1]:
-        raise ConfigError(key, value, f"holds an array of shape {J.shape}; must be a square N×N matrix")
-    if J.shape[0] < 2:
-        raise ConfigError(key, value, f"holds a {J.shape[0]}×{J.shape[0]} matrix; need N ≥ 2 spins")
-    J = aligned.asarray(J, np.float64)  # the one working copy, on a cache line
-    if not np.all(np.isfinite(J)):
-        raise ConfigError(key, value, f"holds {np.count_nonzero(~np.isfinite(J))} non-finite entries; "
-                          "all couplings must be finite")
-    if np.any(np.diag(J) != 0.0):
-        raise ConfigError(key, value, f"has a nonzero diagonal (max |J_ii| = {np.abs(np.diag(J)).max():g}); "
-                          "self-couplings must be exactly 0")
-    if not np.array_equal(J, J.T):
-        asym = np.abs(J - J.T).max()
-        jmax = np.abs(J).max()
-        if asym > FILE_SYMMETRY_RTOL * jmax:
-            raise ConfigError(key, value, f"is not symmetric (max |J − Jᵀ| = {asym:g}, max |J| = {jmax:g}); "
-                              f"allowed: |J − Jᵀ| ≤ {FILE_SYMMETRY_RTOL:g}·max|J|")
-        J = 0.5 * (J + J.T)  # rounding-level asymmetry: symmetrise (exact, since a+b = b+a)
-    return J
-
-
-def _build_file(cfg: SampleConfig, rng: np.random.Generator, base_dir) -> dict:
-    from .interactions.sample_dm import read_npz
-
-    key, value = "sample.path", cfg.path
-    path = Path(base_dir) / cfg.path
-    if not path.is_file():
-        raise ConfigError(key, value, f"file not found (looked at {path}); must be a .npy file "
-                          "holding a symmetric N×N coupling matrix (or a .npz with J)")
-    if path.suffix == ".npz":
-        parts = read_npz(path, cfg)
-        J = parts.pop("J")
-    else:
-        parts = dict(positions=None, box=None, scale={})
-        try:
-            J = np.load(path, allow_pickle=False)
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is bad input
-            raise ConfigError(key, value, f"not a readable .npy array ({type(exc).__name__}: {exc}); "
-                              "must hold a symmetric N×N coupling matrix") from None
-        J = check_file_matrix(J, key, value)
-    dense, csr = _store(J, cfg.sparse)
-    return dict(dense=dense, csr=csr, **parts)
-
-
-_BUILDERS = {"rkky": _build_rkky, "sk": _build_sk, "ea": _build_ea, "file": _build_file}
 
 
 def build_sample(cfg: SampleConfig, base_dir=".", precision: str = "float64") -> Sample:
@@ -353,7 +196,9 @@ def build_sample(cfg: SampleConfig, base_dir=".", precision: str = "float64") ->
         if cfg.sparse == "auto":
             cfg.sparse = "dense"  # DM sweeps are dense (kernels/dm.py)
     rng = np.random.default_rng(np.random.SeedSequence(cfg.seed))
-    parts = _BUILDERS[cfg.model](cfg, rng, base_dir)
+    from .models import MODEL_BUILDERS
+
+    parts = MODEL_BUILDERS[cfg.model](cfg, rng, base_dir)
     dense, csr = parts["dense"], parts["csr"]
     if dense is not None:
         dense, sha256, n_pairs, row_sq = dense_in_precision(dense, np.dtype(precision))

@@ -201,7 +201,7 @@ def estimate(cfg: Config, base_dir=".") -> MemoryEstimate:
         couplings = nnz * (8 + 4) + 8 * (N + 1) + (nnz * 4 if item == 4 else 0)
     build = couplings
     if s.model == "sk":
-        # float64 J, both triangle index arrays and the normal draws (couplings._build_sk)
+        # float64 J, both triangle index arrays and the normal draws (models/sk.py)
         build = 20 * N * N + (0 if storage == "dense" else 16 * N * N + couplings)
         if storage == "dense" and item == 4:
             build = max(build, 12 * N * N)

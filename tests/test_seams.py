@@ -46,6 +46,10 @@ def test_registries_are_what_the_config_accepts():
     assert "pt" in DRIVERS and DRIVERS["pt"].group == "tempering"
     with pytest.raises(KeyError, match="known: ising, heisenberg"):
         spin_type("potts")
+    # one module per disorder model (models/), the names the config accepts
+    from rkky_mc.models import MODEL_BUILDERS
+
+    assert tuple(MODEL_BUILDERS) == cfgmod.MODELS
 
 
 @pytest.mark.parametrize("name,gaussian", [("ising", 3.0), ("heisenberg", 11.0 / 9.0)])

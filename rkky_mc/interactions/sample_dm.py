@@ -43,7 +43,7 @@ NPZ_ARRAYS = ("J", "D", "positions", "box")
 def read_npz(path, cfg) -> dict:
     """The arrays of a ``.npz`` coupling file, checked (module docstring): dict(J, dm (N, N, 3)
     or None, positions, box, scale)."""
-    from ..couplings import check_file_matrix
+    from ..models.file import check_file_matrix
 
     key, value = "sample.path", cfg.path
     try:
