@@ -140,28 +140,25 @@ def bench_full_runs(quick: bool, c_binaries: dict | None = None) -> list:
                "measure_every": sim.cfg.anneal.measure_every,
                "link_overlap": bool(sim.cfg.anneal.link_overlap),
                "ns": statistics.median(case.ns), "ns_rounds": case.ns, "sweeps": case.n}
-        if case.name in refs:
-            c_ns = refs[case.name].ns
-            ratios = [c / r for c, r in zip(c_ns, case.ns)]
-            rec["c_ns"] = statistics.median(c_ns)
-            rec["c_over_rkky"] = statistics.median(ratios)
-            rec["c_over_rkky_range"] = [min(ratios), max(ratios)]
-        if case.name in bares:
-            b = bares[case.name].ns
-            ratios = [r / x for r, x in zip(case.ns, b)]
-            rec["bare_ns"] = statistics.median(b)
-            rec["vs_bare"] = statistics.median(ratios)
-            rec["vs_bare_range"] = [min(ratios), max(ratios)]
-            if case.name in peapods:
-                p = peapods[case.name].ns
-                ratios = [x / r for x, r in zip(p, case.ns)]
-                rec["peapods_ns"] = statistics.median(p)
-                rec["peapods_over_rkky"] = statistics.median(ratios)
-                rec["peapods_over_rkky_range"] = [min(ratios), max(ratios)]
+        if case.name in refs:  # C / rkky_mc
+            _add_ratios(rec, "c", "c_over_rkky", refs[case.name].ns, case.ns)
+        if case.name in bares:  # full / bare
+            _add_ratios(rec, "bare", "vs_bare", bares[case.name].ns, case.ns, invert=True)
+            if case.name in peapods:  # peapods / rkky_mc
+                _add_ratios(rec, "peapods", "peapods_over_rkky", peapods[case.name].ns, case.ns)
             else:
                 rec["peapods"] = peapods_reason
         records.append(rec)
     return records
+
+
+def _add_ratios(rec, other, key, other_ns, rkky_ns, invert=False):
+    """rec[other + "_ns"] = median of the other case's ns; rec[key] and rec[key + "_range"]:
+    median, [min, max] over rounds of other / rkky_mc (rkky_mc / other with ``invert``)."""
+    ratios = [(r / x if invert else x / r) for x, r in zip(other_ns, rkky_ns)]
+    rec[other + "_ns"] = statistics.median(other_ns)
+    rec[key] = statistics.median(ratios)
+    rec[key + "_range"] = [min(ratios), max(ratios)]
 
 
 def format_full_runs(records: list) -> list[str]:
