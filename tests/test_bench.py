@@ -52,7 +52,14 @@ def test_bench_quick_json_reports_every_figure():
     assert res["quick"] is True
     assert {"rkky_mc_version", "machine", "bandwidth", "sweeps", "temperature_ratio",
             "python_overhead", "run_overhead", "build", "threads", "startup", "memory",
-            "elapsed_s", "targets"} <= set(res)
+            "elapsed_s", "targets", "population_annealing"} <= set(res)
+    # PA against PT at the same N, and one resampling step (issue 18; quick: N = 128)
+    assert [r["name"] for r in res["population_annealing"]] == [
+        "pa_ising_sk_N128_R1000", "pa_heisenberg_sk_N128_R1000"]
+    for r in res["population_annealing"]:
+        assert positive(r["pa_ns"]) and positive(r["pt_ns"]) and positive(r["resample_ms"])
+        lo, hi = r["pa_over_pt_range"]
+        assert positive(lo) and lo <= r["pa_over_pt"] <= hi
     assert {"cpu", "cores", "numba", "loadavg_start", "loadavg_end", "probe_start",
             "probe_end"} <= set(res["machine"])
     for probe in (res["machine"]["probe_start"], res["machine"]["probe_end"]):

@@ -26,6 +26,7 @@ from .cases import (
 )
 from .full_run import bench_full_runs
 from .overhead import bench_python_overhead, bench_run_overhead
+from .population import bench_population
 from .probes import (
     _dependent_chain,
     _simulation,
@@ -156,6 +157,8 @@ def run_all(quick: bool = False, progress=None) -> dict:
     with _threads(1):
         step("temperature ratio")
         res["temperature_ratio"] = bench_temperature_ratio(quick)
+        step("population annealing")
+        res["population_annealing"] = bench_population(quick)
         step("python overhead")
         res["python_overhead"] = bench_python_overhead(quick)
         step("run overhead")

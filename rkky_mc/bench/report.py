@@ -119,6 +119,10 @@ def format_table(res: dict) -> str:
     lines.append(f"small N (SK N={po['N']}, W={po['W']}): sweep {po['sweep_us']:.1f} µs, kernels "
                  f"{po['kernels_us']:.1f} µs, overhead {po['overhead_us']:.1f} µs; measurement "
                  f"{po['measure_us']:.1f} µs")
+    if res.get("population_annealing"):
+        from .population import format_population
+
+        lines.extend(format_population(res["population_annealing"]))
     if res.get("full_runs"):
         from .full_run import format_full_runs
 
