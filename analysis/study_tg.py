@@ -42,9 +42,13 @@ ANALYSIS_OUT = Path("analysis/out")
 def print_plan(v: S.Variant) -> None:
     print(f"study {v.name}: c = {', '.join(f'{100 * c:g} %' for c in S.CONCENTRATIONS)}, "
           f"seed {v.seed}")
+    for st in S.sets(v):
+        extra = ", ".join(f"{k} = {val!r}" for k, val in st["settings"].items()) or "—"
+        print(f"  set {st['name']}: spins {', '.join(st['spins'])}; adds {extra}"
+              + ("" if st["runs"] else f"; {st['why']}"))
     print("set        c[%]  spin        L    N  samples  T_min   T_max  n_T  therm+sweeps")
     for r in S.plan(v):
-        flag = "" if r["runs"] else "  (placeholder, skipped)"
+        flag = "" if r["runs"] else "  (skipped: config lacks its keys)"
         print(f"{r['set']:<10} {100 * r['c']:4g}  {r['spin']:<10} {r['L']:3d} {r['N']:4d}  "
               f"{r['samples']:7d}  {r['T_min']:<7g} {r['T_max']:<6g} {r['count']:3d}  "
               f"{r['thermalization']}+{r['sweeps']}{flag}")
@@ -264,15 +268,17 @@ def main(argv=None) -> int:
     for st in S.sets(v):
         if not st["runs"]:
             print(f"study: set {st['name']} {st['why']}")
-            rows += S.placeholder_rows(st["name"], st["dm"], st["damping"], st["why"])
+            rows += S.placeholder_rows(st["name"], st["dm"], st["damping"], st["why"],
+                                       st["spins"])
             continue
         d = S.set_dir(v, st["name"], RUNS_OUT)
         if not d.is_dir():
-            rows += S.placeholder_rows(st["name"], st["dm"], st["damping"], "not run")
+            rows += S.placeholder_rows(st["name"], st["dm"], st["damping"], "not run",
+                                       st["spins"])
             continue
         res = analyze([d], out / f"analyze_{st['name']}", figures=not args.no_run_figures,
                       warn=lambda m: print(f"warning: {m}", file=sys.stderr))
-        rows += S.tg_rows(st["name"], st["dm"], st["damping"], res.tables)
+        rows += S.tg_rows(st["name"], st["dm"], st["damping"], res.tables, st["spins"])
     elapsed["analysis"] = time.monotonic() - t0
     S.calibrate_rows(rows)
     S.write_tg_csv(out / "tg.csv", rows)

@@ -33,13 +33,16 @@ def test_specs_expand_to_the_stated_sizes(tmp_path, v, stated):
         c = float(sw.values["sample.concentration"][0])
         want = stated[c] if st["n_targets"] == v.n_targets else stated[c][:len(st["n_targets"])]
         assert [int(L) for L in sw.values["sample.L"]] == [L for L, _ in want]
-        assert len(sw.tasks) == st["samples"] * len(want) * len(S.SPINS)
+        assert len(sw.tasks) == st["samples"] * len(want) * len(st["spins"])
         seen = set()
         for task in sw.tasks[:sw.n_points]:      # every grid point once (sample 0)
             cfg = task.config.sample
             assert cfg.concentration == c and cfg.host == "Cu" and cfg.model == "rkky"
             assert (cfg.L, S.spins_of(c, cfg.L)) in want
             assert cfg.damping == st["damping"]
+            # the DM set: issue 17's random model, Heisenberg only; the others isotropic
+            want_dm = ("random", 0.1) if st["name"] == "dm_random" else ("none", 0.0)
+            assert (cfg.dm, cfg.dm_strength) == want_dm and cfg.spin in st["spins"]
             a = task.config.anneal
             T = task.config.temperature_array
             lo, hi = S.LADDER_OVER_C[cfg.spin]
@@ -51,25 +54,53 @@ def test_specs_expand_to_the_stated_sizes(tmp_path, v, stated):
             assert a.update == ("heatbath" if cfg.spin == "heisenberg" else "metropolis")
             assert (a.thermalization, a.sweeps) == getattr(v, cfg.spin)
             seen.add((cfg.L, cfg.spin))
-        assert len(seen) == len(want) * 2
-    # the plan lists the same sizes
+        assert len(seen) == len(want) * len(st["spins"])
+    # the plan lists the same sizes, and the DM set with its Heisenberg rows only
     for r in S.plan(v):
         if r["set"] == "base":
             assert (r["L"], r["N"]) in stated[r["c"]]
+    dm_rows = [r for r in S.plan(v) if r["set"] == "dm_random"]
+    assert dm_rows and all(r["runs"] and r["spin"] == "heisenberg" for r in dm_rows)
+    assert len(dm_rows) == len(S.CONCENTRATIONS) * len(v.damping_n_targets)
 
 
-def test_dm_placeholder_is_skipped_until_config_has_its_keys(tmp_path, monkeypatch):
-    ok, why = S.dm_available()
-    assert not ok and "sample.dm" in why          # issue 8 not landed: skipped, says why
+def test_dm_set_runs_with_the_real_keys(tmp_path, monkeypatch):
+    """Issue 19's DM set uses issue 17's keys: it is written, its configs build a sample whose
+    /sample attr rms|D|/rms|J| is the stated 0.1, and the plan printout names its keys."""
+    import importlib.util
+    from pathlib import Path
+
+    from rkky_mc.couplings import build_sample
+
+    assert S.dm_available() == (True, "")
     said = []
     paths = S.write_specs(S.QUICK, tmp_path, tmp_path / "out", say=said.append)
-    assert not any(p.name.startswith("dm_random") for p in paths)
-    assert len(said) == 1 and "placeholder" in said[0]
-    rows = S.placeholder_rows("dm_random", S.DM_LABEL, math.inf, why)
-    assert len(rows) == 10 and all(r["status"] == why and math.isnan(r["Tg_J0"]) for r in rows)
-    # once SampleConfig has the keys, the set runs (here with a stand-in key that exists)
-    monkeypatch.setattr(S, "DM_SETTINGS", {"sample.cutoff": 2.0})
-    assert S.dm_available()[0]
+    dm_paths = [p for p in paths if p.name.startswith("dm_random_c")]
+    assert len(dm_paths) == len(S.CONCENTRATIONS) and not said
+    sw = load_sweep(dm_paths[-1])                  # c = 8 %: N = 20 at the smallest L
+    assert sw.values["sample.spin"] == ["heisenberg"]
+    sample = build_sample(sw.tasks[0].config.sample)
+    # random DM: |D_ij| = λ|J_ij| pair by pair, so the ratio is λ to rounding
+    assert sample.dm_attrs["dm"] == "random"
+    assert sample.dm_attrs["dm_rms_ratio"] == pytest.approx(0.1, rel=1e-12)
+    rows = S.placeholder_rows("dm_random", S.DM_LABEL, math.inf, "not run", S.DM_SPINS)
+    assert len(rows) == 5 and all(r["spin"] == "heisenberg" and r["status"] == "not run"
+                                  for r in rows)
+    # `make study-tg-plan` (study_tg.py --plan) lists the set and its keys
+    path = Path(__file__).resolve().parents[1] / "analysis" / "study_tg.py"
+    spec = importlib.util.spec_from_file_location("study_tg", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = []
+    monkeypatch.setattr("builtins.print", lambda *a, **k: out.append(" ".join(map(str, a))))
+    mod.print_plan(S.QUICK)
+    text = "\n".join(out)
+    assert "set dm_random: spins heisenberg; adds sample.dm = 'random', sample.dm_strength = 0.1" in text
+    assert sum(line.startswith("dm_random ") for line in out) == 15
+    # a set whose keys config.py lacks is skipped with the reason (the guard stays)
+    monkeypatch.setattr(S, "DM_SETTINGS", {"sample.dm": "random", "sample.dm_ratio": 0.1})
+    ok, why = S.dm_available()
+    assert not ok and "sample.dm_ratio" in why
 
 
 def _synthetic_tables(tg: dict, spin="ising", flags=(0, 0, 0)):

@@ -9,8 +9,10 @@ cost depend on). Sets:
 - ``base``: undamped RKKY (``sample.damping = inf``), Cu host, Ising and Heisenberg;
 - ``damping``: the same, with a fixed mean free path λ = DAMPING_LAMBDA lattice constants
   (same sweep seed, so the same impurity positions as ``base``: only the couplings differ);
-- ``dm_random``: the ``random`` DM model at rms|D|/rms|J| = 0.1 (issue 8). **Placeholder**:
-  skipped with a message until config.py's SampleConfig has the keys of DM_SETTINGS.
+- ``dm_random``: Heisenberg only (DM needs vector spins), the ``random`` DM model of issue 17
+  (``sample.dm = "random"``, D_ij = λ|J_ij| d̂_ij) at λ = ``sample.dm_strength`` = 0.1, so
+  rms|D|/rms|J| = 0.1 exactly on every sample; the first three sizes, same sweep seed as
+  ``base`` (same positions and J: the DM draws have a seed stream of their own).
 
 Temperatures scale with c: undamped RKKY couplings fall as R⁻³ and the mean impurity spacing
 R³ ∝ 1/c, so the dilute limit has T_g ∝ c at fixed N. The ladders are therefore fixed in
@@ -46,9 +48,11 @@ EXPERIMENT_SLOPE = 0.65      # log(39/10)/log(8) = 0.654
 # fixed mean free path of the `damping` set, in lattice constants (3 a ≈ 11 Å in Cu): of the
 # order of the mean impurity spacing (1.8 a at 1 %), so its effect on the slope is visible
 DAMPING_LAMBDA = 3.0
-# issue 8's `random` DM model at rms|D|/rms|J| = 0.1. PLACEHOLDER: the key names are a guess
-# until issue 8 lands; the set runs as soon as SampleConfig has every key named here.
-DM_SETTINGS = {"sample.dm": "random", "sample.dm_ratio": 0.1}
+# issue 17's `random` DM model: D_ij = λ|J_ij| d̂_ij with |d̂_ij| = 1, so λ = dm_strength is
+# rms|D|/rms|J| exactly (the /sample attr dm_rms_ratio). Heisenberg only (config refuses DM
+# with Ising spins), so the dm_random set has no Ising rows.
+DM_SETTINGS = {"sample.dm": "random", "sample.dm_strength": 0.1}
+DM_SPINS = ("heisenberg",)
 DM_LABEL = "random:0.1"
 
 # ladders in units of c (T/c, J0 per unit concentration), geometric
@@ -86,7 +90,8 @@ def variant(quick: bool) -> Variant:
 
 
 def dm_available() -> tuple[bool, str]:
-    """Whether the DM set can run: every key of DM_SETTINGS is a SampleConfig field."""
+    """Whether the DM set can run: every key of DM_SETTINGS is a SampleConfig field (a
+    guard kept from before the DM keys existed; true since issue 17 landed)."""
     fields = {f.name for f in dataclasses.fields(SampleConfig)}
     missing = [k for k in DM_SETTINGS if k.split(".", 1)[1] not in fields]
     if missing:
@@ -96,18 +101,18 @@ def dm_available() -> tuple[bool, str]:
 
 
 def sets(v: Variant) -> list[dict]:
-    """The study's sets: name, the [sample] settings they add, dm label, damping, samples,
-    size targets, and whether (and why not) they run."""
+    """The study's sets: name, the [sample] settings they add, dm label, damping, spin types,
+    samples, size targets, and whether (and why not) they run."""
     ok, why = dm_available()
     return [
-        dict(name="base", settings={}, dm="none", damping=math.inf, samples=v.samples,
-             n_targets=v.n_targets, low=1.0, runs=True, why=""),
+        dict(name="base", settings={}, dm="none", damping=math.inf, spins=SPINS,
+             samples=v.samples, n_targets=v.n_targets, low=1.0, runs=True, why=""),
         dict(name="damping", settings={"sample.damping": DAMPING_LAMBDA}, dm="none",
-             damping=DAMPING_LAMBDA, samples=v.damping_samples, n_targets=v.damping_n_targets,
-             low=DAMPING_LADDER_LOW, runs=True, why=""),
+             damping=DAMPING_LAMBDA, spins=SPINS, samples=v.damping_samples,
+             n_targets=v.damping_n_targets, low=DAMPING_LADDER_LOW, runs=True, why=""),
         dict(name="dm_random", settings=dict(DM_SETTINGS), dm=DM_LABEL, damping=math.inf,
-             samples=v.damping_samples, n_targets=v.damping_n_targets, low=1.0, runs=ok,
-             why=why),
+             spins=DM_SPINS, samples=v.damping_samples, n_targets=v.damping_n_targets,
+             low=1.0, runs=ok, why=why),
     ]
 
 
@@ -146,7 +151,7 @@ def plan(v: Variant) -> list[dict]:
     rows = []
     for st in sets(v):
         for c in CONCENTRATIONS:
-            for spin in SPINS:
+            for spin in st["spins"]:
                 therm, sweeps = getattr(v, spin)
                 lad = ladder(c, spin, v.count, st["low"])
                 for L, N in sizes_for(c, st["n_targets"]):
@@ -166,7 +171,8 @@ def set_dir(v: Variant, set_name: str, root: Path = Path("runs/out")) -> Path:
 
 
 def spec_text(v: Variant, st: dict, c: float, root: Path = Path("runs/out")) -> str:
-    """The sweep file of one (set, c): grid L × c × spin, Heisenberg schedule by [[when]]."""
+    """The sweep file of one (set, c): grid L × c × spin (the set's spin types), Heisenberg
+    schedule by [[when]]."""
     sizes = sizes_for(c, st["n_targets"])
     it, ht = v.ising, v.heisenberg
     ising_lad = ladder(c, "ising", v.count, st["low"])
@@ -188,7 +194,7 @@ def spec_text(v: Variant, st: dict, c: float, root: Path = Path("runs/out")) -> 
         "[grid]",
         f'"sample.L" = {_toml_value([L for L, _ in sizes])}',
         f'"sample.concentration" = [{c!r}]',
-        f'"sample.spin" = {_toml_value(list(SPINS))}',
+        f'"sample.spin" = {_toml_value(list(st["spins"]))}',
         "",
         "[sample]",
         *(f"{k} = {_toml_value(val)}" for k, val in sample.items()),
@@ -213,7 +219,7 @@ def spec_text(v: Variant, st: dict, c: float, root: Path = Path("runs/out")) -> 
 
 
 def write_specs(v: Variant, spec_dir: Path, root: Path = Path("runs/out"), say=print) -> list[Path]:
-    """Write the sweep files of every set that can run (the placeholder DM set says why not)."""
+    """Write the sweep files of every set that can run (a set that cannot says why not)."""
     spec_dir = Path(spec_dir)
     spec_dir.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -259,13 +265,14 @@ def _isclose(a, b) -> bool:
     return isinstance(a, float) and math.isclose(a, b, rel_tol=1e-9)
 
 
-def tg_rows(set_name: str, dm: str, damping: float, tables: dict) -> list[dict]:
+def tg_rows(set_name: str, dm: str, damping: float, tables: dict, spins=SPINS) -> list[dict]:
     """One row per (c, spin) of one set from its analyze tables (dicts of row lists: groups,
-    tc, crossings). Rows without a crossing get NaN and status 'no crossing'."""
+    tc, crossings), for the set's spin types. Rows without a crossing get NaN and status
+    'no crossing'."""
     groups, tc, cross = tables["groups"], tables.get("tc", []), tables.get("crossings", [])
     rows = []
     for c in CONCENTRATIONS:
-        for spin in SPINS:
+        for spin in spins:
             gs = [g for g in groups if _isclose(g["concentration"], c) and g["spin"] == spin]
             row = dict(set=set_name, c=c, c_percent=_sig(100 * c), spin=spin, dm=dm,
                        damping=damping, series="", L="", N="", n_samples=math.nan,
@@ -305,9 +312,11 @@ def tg_rows(set_name: str, dm: str, damping: float, tables: dict) -> list[dict]:
     return rows
 
 
-def placeholder_rows(set_name: str, dm: str, damping: float, why: str) -> list[dict]:
-    """Rows of a set that did not run (the DM placeholder): NaN, with the reason."""
-    rows = tg_rows(set_name, dm, damping, {"groups": []})
+def placeholder_rows(set_name: str, dm: str, damping: float, why: str,
+                     spins=SPINS) -> list[dict]:
+    """Rows of a set that did not run (not run yet, or a set whose keys config.py lacks):
+    NaN, with the reason."""
+    rows = tg_rows(set_name, dm, damping, {"groups": []}, spins)
     for r in rows:
         r["status"] = why
     return rows
