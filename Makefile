@@ -38,9 +38,11 @@ test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check rkky_mc tests analysis
 	$(PY) -m pytest -q -n 2
 
-## make validate: long physics validations (pytest -m slow)
+## make validate: long physics validations (pytest -m slow), then the QUICK reproductions
+## of issue 17 (mk/repro.mk: repro-ea-heisenberg and repro-rkky-dm with QUICK=1, ≤ 10 min each)
 validate: $(VENV)/.installed-test
 	$(PY) -m pytest -q -m slow
+	$(MAKE) repro-quick
 
 ## make bench: spin-update throughput on this machine (with peapods 0.2.0 for the EA
 ## comparison where a wheel exists; numpy stays at the pinned version)
