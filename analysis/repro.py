@@ -13,7 +13,8 @@
    (per set and quantity — spin and chiral ξ_L/L, g, g_χ — every pair's crossing, the
    largest pair's T with its jackknife error, the reference, the shift from DM off, the
    drift verdict), dm_ratios.csv (rkky-dm: realised rms|D|/rms|J| per set and L from the
-   /sample attrs), results.md (the tables as Markdown) and timing.json.
+   /sample attrs), results.md (the tables as Markdown), xi_over_L.png (spin and chiral
+   ξ_L/L vs T per size, one row per set) and timing.json.
 
 <name> = repro_ea_heisenberg or repro_rkky_dm, with _quick for --quick. --plan prints every
 (set, L, N, samples, ladder, schedule); --calibrate recomputes the Fert–Lévy V₁ calibration.
@@ -118,6 +119,42 @@ def write_markdown(t: R.Target, rows: list, ratios: list, elapsed: dict, out: Pa
     return text
 
 
+def figure(t: R.Target, out: Path) -> Path | None:
+    """xi_over_L.png: spin and chiral ξ_L/L vs T per size (columns), one row per set, from
+    each set's analyze table.csv; dotted lines at the references (EA)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rkky_mc.analysis import read_csv
+
+    names = [s[0] for s in t.sets if (out / f"analyze_{s[0]}" / "table.csv").is_file()]
+    if not names:
+        return None
+    quantities = ("xi_over_L", "chiral_xi_over_L")
+    fig, axes = plt.subplots(len(names), 2, figsize=(8, 2.6 * len(names) + 0.6), squeeze=False)
+    for row, name in zip(axes, names):
+        table = read_csv(out / f"analyze_{name}" / "table.csv")
+        for ax, q in zip(row, quantities):
+            for k, L in enumerate(t.sizes):
+                pts = [r for r in table if r["quantity"] == q and r["L"] == L
+                       and math.isfinite(r["value"])]
+                ax.errorbar([r["T"] for r in pts], [r["value"] for r in pts],
+                            yerr=[r["error"] for r in pts], color=f"C{k}", marker="o", ms=3,
+                            capsize=2, label=f"L = {L}")
+            if t.key == "ea-heisenberg":
+                ax.axvline(R.REFERENCE[q], color="k", ls=":", lw=0.8,
+                           label=f"Ogawa et al. {R.REFERENCE[q]:g}")
+            ax.set_title(f"{name}: {NAMES[q]}", fontsize=9)
+            ax.set_xlabel("T")
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = out / "xi_over_L.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("target", choices=sorted(R.TARGETS))
@@ -168,12 +205,13 @@ def main(argv=None) -> int:
     ratios = dm_ratio_rows(t) if t.key == "rkky-dm" else []
     if ratios:
         write_csv(out / "dm_ratios.csv", ratios, ["set", "L", "N", "files", "mean", "min", "max"])
+    figure(t, out)
     elapsed["analysis"] = time.monotonic() - t0
     elapsed["total"] = time.monotonic() - t_start
     (out / "timing.json").write_text(json.dumps(elapsed, indent=1), encoding="utf-8")
     print(write_markdown(t, rows, ratios, elapsed, out))
     print(f"repro: wrote {out}/results.csv, results.md"
-          + (", dm_ratios.csv" if ratios else "") + ", timing.json")
+          + (", dm_ratios.csv" if ratios else "") + ", xi_over_L.png, timing.json")
     return 0
 
 

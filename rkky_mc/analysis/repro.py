@@ -32,11 +32,11 @@ from pathlib import Path
 from ..config import _toml_value
 from .study import drift_verdict
 
-# Ogawa, Uematsu and Kawamura, Phys. Rev. B 101, 014406 (2020): 3D Gaussian EA Heisenberg,
+# Ogawa, Uematsu and Kawamura, Phys. Rev. B (2020): 3D Gaussian EA Heisenberg,
 # L ≤ 48, T_SG = 0.131 and T_CG = 0.142 (units of the bond width)
 OGAWA_T_SG = 0.131
 OGAWA_T_CG = 0.142
-OGAWA_SOURCE = "Ogawa, Uematsu and Kawamura, PRB 101, 014406 (2020), L ≤ 48"
+OGAWA_SOURCE = "Ogawa, Uematsu and Kawamura, PRB (2020), L ≤ 48"
 
 # rkky-dm: target ratios rms|D|/rms|J|, and the Fert–Lévy scatterers: 1 % of the fcc host
 # sites (a Pt-like non-magnetic heavy impurity), ξ₀ = π Z_d/10 with Z_d = 9 (Pt 5d⁹)
