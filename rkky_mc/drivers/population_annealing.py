@@ -31,8 +31,6 @@ import numpy as np
 
 from .. import aligned, checkpoint, observables, provenance
 from ..io import RunLayout, recorder_for
-from ..kernels import heisenberg as kheis
-from ..kernels import ising as kising
 from ..kernels import measure as kmeasure
 from ..kernels import population as kpop
 from .base import Driver
@@ -43,6 +41,7 @@ GROUP = "pa"
 # (a fixed number, drawn from the resampling stream): enough that their noise (~1/sqrt(PAIRS)
 # of the spread of q²) stays below the run-to-run error of a population of ~10³ replicas
 PAIRS = 256
+INIT_BLOCK = 256  # replicas per float64 draw of the initial spins
 CHUNK_SECONDS = 0.075
 # SeedSequence(anneal.seed) spawn keys of PA's random streams
 _SEED_INIT, _SEED_RESAMPLE, _SEED_SLOTS = 0, 1, 2
@@ -51,9 +50,9 @@ _STREAM_MOVES, _STREAM_SITES = 0, 1
 ROW_NAMES = ("log_mean_weight", "energy", "q2", "q4", "link_overlap", "families", "rho_t", "rho_s")
 
 
-def ln_z0(n_spins: int, heisenberg: bool) -> float:
-    """ln Z at β = 0: N ln 2 (Ising), N ln 4π (Heisenberg)."""
-    return n_spins * math.log(4.0 * math.pi if heisenberg else 2.0)
+def ln_z0(n_spins: int, spin) -> float:
+    """ln Z at β = 0 of ``spin`` (a SpinType): N ln 2 (Ising), N ln 4π (Heisenberg)."""
+    return n_spins * spin.log_states_per_spin
 
 
 class PopulationAnnealing:
@@ -98,8 +97,7 @@ class PopulationAnnealing:
             self.J = None
             self.csr = (indptr, indices, np.ascontiguousarray(data, dtype=self.dtype))
         self.cosk, self.sink = observables.wave_phases(sample)
-        # dense Heisenberg: deferred field updates from N = 128 on (as Simulation; same bits)
-        self._batch = np.int64(kheis.dense_batch_mode(self.N, np.dtype(self.dtype).itemsize))
+        self.spin.prepare_population(self)
         self._k2 = None
         self.finished = False
         self._init_state()
@@ -119,16 +117,7 @@ class PopulationAnnealing:
         # the population and its second buffer (resampling gathers into it, then they swap)
         self._arrays = {name: aligned.zeros((R, N), dt) for name in self._spin_names()}
         self._spare = {name: aligned.zeros((R, N), dt) for name in self._spin_names()}
-        if self.heisenberg:  # uniform on the sphere, drawn in blocks of replicas
-            for r0 in range(0, R, 256):
-                v = init.normal(size=(3, min(R, r0 + 256) - r0, N))
-                v /= np.linalg.norm(v, axis=0)
-                for c, name in enumerate(("sx", "sy", "sz")):
-                    self._arrays[name][r0:r0 + v.shape[1]] = v[c]
-        else:
-            for r0 in range(0, R, 256):
-                u = init.random((min(R, r0 + 256) - r0, N))
-                self._arrays["spins"][r0:r0 + u.shape[0]] = np.where(u < 0.5, -1.0, 1.0)
+        self.spin.draw_population(self._arrays, init, INIT_BLOCK)
         self.rng_walkers = np.zeros((R, 4), np.uint64)
         self.rng_sites = np.zeros((R, 4), np.uint64)
         self._derive_streams(0)
@@ -205,38 +194,7 @@ class PopulationAnnealing:
         s = self.sweeps_done
         if self.refresh_every and s > 0 and s % self.refresh_every == 0:
             self.recompute_fields()
-        a = self._arrays
-        if self.heisenberg:
-            args = (a["sx"], a["sy"], a["sz"], a["hx"], a["hy"], a["hz"])
-            if self.J is not None:
-                kpop.heisenberg_sweep_dense_blocked(self.J, *args, self.beta_w, self._sites_seq,
-                                                    self.rng_walkers, self.heatbath, self.flips,
-                                                    self._batch)
-                for _ in range(self.overrelaxation):
-                    kpop.heisenberg_overrelax_dense_blocked(self.J, *args, self._sites_seq,
-                                                            self._batch)
-            else:
-                kheis.heisenberg_sweep_csr(*self.csr, *args, self.beta_w, self._sites_seq,
-                                           self.rng_walkers, self.heatbath, self.flips)
-                for _ in range(self.overrelaxation):
-                    kheis.heisenberg_overrelax_csr(*self.csr, *args, self._sites_seq)
-        elif self.heatbath:
-            if self.J is not None:
-                kpop.ising_sweep_dense_blocked(self.J, a["spins"], a["fields"], self.beta_w,
-                                               self._sites_seq, self.rng_walkers, True,
-                                               self.flips, np.int64(kising.SITE_OUTER))
-            else:
-                kising.ising_sweep_csr(*self.csr, a["spins"], a["fields"], self.beta_w,
-                                       self._sites_seq, self.rng_walkers, True, self.flips)
-        elif self.J is not None:  # Metropolis: random sites, one order per replica
-            kpop.ising_metropolis_dense_population(self.J, a["spins"], a["fields"], self.beta_w,
-                                                   self._sites_rand, self.rng_sites,
-                                                   self.rng_walkers, self.flips)
-        else:
-            kising.ising_metropolis_sweep_csr(*self.csr, a["spins"], a["fields"], self.beta_w,
-                                              self._sites_rand, self.rng_sites, self.rng_walkers,
-                                              self.flips, self.H, self.energies)
-        self.update_energies()
+        self.spin.population_moves(self)  # its moves, then the energies
         self.sweeps_done += 1
 
     # ---- the schedule -------------------------------------------------------------
@@ -273,34 +231,13 @@ class PopulationAnnealing:
         if not kpop.draw_pairs(self.family, self.rng_resample, np.int64(0), pa, pb):
             return  # one family: q², q⁴, link overlap stay NaN
         perm = np.arange(self.R, dtype=np.int64).reshape(self.R, 1)
-        qk2 = np.zeros((1, PAIRS))
-        a = self._arrays
-        if self.heisenberg:
-            q = np.zeros((1, PAIRS, 3, 3))
-            kmeasure.heisenberg_overlap(a["sx"], a["sy"], a["sz"], perm, pa, pb, self.cosk,
-                                        self.sink, q, qk2)
-            q2 = (q[0] ** 2).sum(axis=(1, 2))   # tensor overlap Σ_μν q_μν²
-            q4 = q2 ** 2
-        else:
-            q = np.zeros((1, PAIRS))
-            kmeasure.ising_overlap(a["spins"], perm, pa, pb, self.cosk, self.sink, q, qk2)
-            q2, q4 = q[0] ** 2, q[0] ** 4
+        q2, q4 = self.spin.pair_overlap_moments(self, perm, pa, pb)
         rows["q2"][k] = math.fsum(q2) / PAIRS
         rows["q4"][k] = math.fsum(q4) / PAIRS
         if self.link_overlap:
             out = np.zeros((1, PAIRS))
-            if self.heisenberg:
-                if self.J is not None:
-                    kmeasure.heisenberg_link_overlap_dense(self.J, a["sx"], a["sy"], a["sz"], perm,
-                                                           pa, pb, out, self._k2_total())
-                else:
-                    kmeasure.heisenberg_link_overlap_csr(*self.csr, a["sx"], a["sy"], a["sz"], perm,
-                                                         pa, pb, out)
-            elif self.J is not None:
-                kmeasure.ising_link_overlap_dense(self.J, a["spins"], perm, pa, pb, out,
-                                                  self._k2_total())
-            else:
-                kmeasure.ising_link_overlap_csr(*self.csr, a["spins"], perm, pa, pb, out)
+            self.spin.pair_link_overlap(self, perm, pa, pb, out,
+                                        self._k2_total() if self.J is not None else 0.0)
             rows["link_overlap"][k] = math.fsum(out[0]) / PAIRS
 
     def _k2_total(self) -> float:
@@ -343,7 +280,7 @@ class PopulationAnnealing:
         """f_k = −T_k ln Z_k / N per annealing step (NaN beyond the steps done)."""
         lmw = self.rows["log_mean_weight"]
         out = np.full(self.n_steps, np.nan)
-        base = ln_z0(self.N, self.heisenberg)
+        base = ln_z0(self.N, self.spin)
         for k in range(self.n_steps):
             if np.isnan(lmw[k]):
                 break
@@ -362,7 +299,7 @@ class PopulationAnnealing:
         s = self.schedule_betas * (e - f_row)
         up = slice(None, None, -1)           # annealing order -> ascending T
         pop = np.where(done, self.R, -1).astype(np.int64)
-        z0 = "N ln 4π" if self.heisenberg else "N ln 2"
+        z0 = self.spin.log_states_label
         pairs = f"{PAIRS} pairs of replicas in different families, drawn from the resampling stream"
         return {GROUP: {
             "temperatures": (self.temperatures, unit + " (k_B = 1)",
@@ -371,7 +308,7 @@ class PopulationAnnealing:
             "entropy": (s[up], "1 (k_B)", "entropy per spin s = β (e − f)"),
             "energy": (e[up], unit, "population mean energy per spin after the sweeps"),
             "q2": (self.rows["q2"][up], "1", "⟨q²⟩ over " + pairs
-                   + (" (tensor overlap Σ_μν q_μν²)" if self.heisenberg else "")
+                   + self.spin.overlap_label
                    + "; NaN when one family holds the population"),
             "q4": (self.rows["q4"][up], "1", "⟨q⁴⟩ (Heisenberg: (Σ_μν q_μν²)²) over " + pairs),
             "link_overlap": (self.rows["link_overlap"][up], "1",

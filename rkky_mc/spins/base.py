@@ -38,6 +38,10 @@ class SpinType:
         ln of the phase-space volume of one spin (ln 2; ln 4π): ln Z at β = 0 per spin.
     moves : tuple of str
         The move names (rkky_mc.moves) this spin type implements.
+    log_states_label : str
+        ln Z at β = 0 as text ("N ln 2"), for the output's descriptions.
+    overlap_label : str
+        What the overlap moments q², q⁴ of this spin type are, for the descriptions.
     """
 
     name = ""
@@ -48,6 +52,8 @@ class SpinType:
     tensor_axes: tuple = ()
     log_states_per_spin = math.nan
     moves: tuple = ()
+    log_states_label = ""
+    overlap_label = ""
     #: the time series the compiled chunk functions write, in the order of their ``out_*``
     #: arguments (the rows are allocated from the observables registry)
     chunk_series: tuple = ("energy", "magnetization", "overlap", "overlap_k2", "link_overlap",
@@ -112,3 +118,31 @@ class SpinType:
     def cost_per_update_ns(self, sim, per_update: float) -> float:
         """The rough cost of one attempted update given that of an Ising one (threads)."""
         return per_update
+
+    # ---- population annealing (drivers/population_annealing.py) ----------------------
+    # The population (R, N) state arrays are those of ``state_arrays``, held by the driver
+    # as attributes of the same names; every replica has its own streams (rng_walkers,
+    # rng_sites) and β (beta_w).
+    def draw_population(self, arrays: dict, init: np.random.Generator, block: int) -> None:
+        """Fill the spin arrays of ``arrays`` ((R, N) each) with independent uniform spins
+        from ``init``, ``block`` replicas per draw (the float64 draw of a block, never of
+        the whole population)."""
+        raise NotImplementedError
+
+    def prepare_population(self, pa) -> None:
+        """Per-run settings of the population sweeps that affect speed only."""
+
+    def population_moves(self, pa) -> None:
+        """One sweep of every replica at its β (the run's moves), then the energies."""
+        raise NotImplementedError
+
+    def pair_overlap_moments(self, pa, perm, pair_a, pair_b):
+        """(q², q⁴) per pair (P,) of the replica pairs (perm[pair_a], perm[pair_b]), perm
+        (R, 1): the overlap moments whose means are PA's rows (Heisenberg: the tensor
+        overlap, q² = Σ_μν q_μν²)."""
+        raise NotImplementedError
+
+    def pair_link_overlap(self, pa, perm, pair_a, pair_b, out, k2: float) -> None:
+        """The J²-weighted link overlap of the pairs into ``out`` (1, P) (dense: ``k2`` =
+        Σ J²)."""
+        raise NotImplementedError

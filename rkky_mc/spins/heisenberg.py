@@ -20,6 +20,8 @@ class Heisenberg(SpinType):
     tensor_axes = (3, 3)
     log_states_per_spin = math.log(4.0 * math.pi)
     moves = ("metropolis", "heatbath", "overrelaxation")
+    log_states_label = "N ln 4π"
+    overlap_label = " (tensor overlap Σ_μν q_μν²)"
     # the chiral series (issue 17) come after the common ones, as the chunks' out_* arguments
     chunk_series = SpinType.chunk_series + ("chiral_overlap", "chiral_overlap_k2", "chirality_sq")
 
@@ -147,6 +149,59 @@ class Heisenberg(SpinType):
         cost = 3.0 * per_update * (1 + sim.overrelaxation) + 40.0
         # DM (kernels/dm.py): 3 multiplications and 6 fmas per element and move, ~2.7×
         return cost * 2.7 if getattr(sim, "dm", None) is not None else cost
+
+    # ---- population annealing ---------------------------------------------------------
+    def draw_population(self, arrays, init, block):
+        spins = [arrays[name] for name in self.spin_arrays]
+        R, N = spins[0].shape
+        for r0 in range(0, R, block):  # uniform on the sphere
+            v = init.normal(size=(3, min(R, r0 + block) - r0, N))
+            v /= np.linalg.norm(v, axis=0)
+            for c in range(3):
+                spins[c][r0:r0 + v.shape[1]] = v[c]
+
+    def prepare_population(self, pa):
+        from ..kernels import heisenberg as kheis
+
+        # dense: deferred field updates from N = 128 on (as prepare; same bits)
+        pa._batch = np.int64(kheis.dense_batch_mode(pa.N, np.dtype(pa.dtype).itemsize))
+
+    def population_moves(self, pa):
+        from ..kernels import heisenberg as kheis
+        from ..kernels import population as kpop
+
+        args = self._spins(pa)
+        if pa.J is not None:
+            kpop.heisenberg_sweep_dense_blocked(pa.J, *args, pa.beta_w, pa._sites_seq,
+                                                pa.rng_walkers, pa.heatbath, pa.flips,
+                                                pa._batch)
+            for _ in range(pa.overrelaxation):
+                kpop.heisenberg_overrelax_dense_blocked(pa.J, *args, pa._sites_seq, pa._batch)
+        else:
+            kheis.heisenberg_sweep_csr(*pa.csr, *args, pa.beta_w, pa._sites_seq,
+                                       pa.rng_walkers, pa.heatbath, pa.flips)
+            for _ in range(pa.overrelaxation):
+                kheis.heisenberg_overrelax_csr(*pa.csr, *args, pa._sites_seq)
+        self.update_energies(pa)
+
+    def pair_overlap_moments(self, pa, perm, pair_a, pair_b):
+        from ..kernels import measure as kmeasure
+
+        P = pair_a.shape[0]
+        q, qk2 = np.zeros((1, P, 3, 3)), np.zeros((1, P))
+        kmeasure.heisenberg_overlap(pa.sx, pa.sy, pa.sz, perm, pair_a, pair_b, pa.cosk,
+                                    pa.sink, q, qk2)
+        q2 = (q[0] ** 2).sum(axis=(1, 2))   # tensor overlap Σ_μν q_μν²
+        return q2, q2 ** 2
+
+    def pair_link_overlap(self, pa, perm, pair_a, pair_b, out, k2):
+        from ..kernels import measure as kmeasure
+
+        spins = (pa.sx, pa.sy, pa.sz)
+        if pa.J is not None:
+            kmeasure.heisenberg_link_overlap_dense(pa.J, *spins, perm, pair_a, pair_b, out, k2)
+        else:
+            kmeasure.heisenberg_link_overlap_csr(*pa.csr, *spins, perm, pair_a, pair_b, out)
 
 
 HEISENBERG = Heisenberg()

@@ -18,6 +18,8 @@ class Ising(SpinType):
     tensor_axes = ()
     log_states_per_spin = math.log(2.0)
     moves = ("metropolis", "heatbath")
+    log_states_label = "N ln 2"
+    overlap_label = ""
 
     def binder_ratio(self, q2, q4):
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -153,6 +155,52 @@ class Ising(SpinType):
                 update_id, refresh)
         kernel = kchunk.ising_chunk_dense if sim.J is not None else kchunk.ising_chunk_csr
         return kernel, coupling + spins + state + rest, tail
+
+    # ---- population annealing ---------------------------------------------------------
+    def draw_population(self, arrays, init, block):
+        spins = arrays["spins"]
+        R = spins.shape[0]
+        for r0 in range(0, R, block):
+            u = init.random((min(R, r0 + block) - r0, spins.shape[1]))
+            spins[r0:r0 + u.shape[0]] = np.where(u < 0.5, -1.0, 1.0)
+
+    def population_moves(self, pa):
+        from ..kernels import ising as kising
+        from ..kernels import population as kpop
+
+        if pa.heatbath:
+            if pa.J is not None:
+                kpop.ising_sweep_dense_blocked(pa.J, pa.spins, pa.fields, pa.beta_w,
+                                               pa._sites_seq, pa.rng_walkers, True, pa.flips,
+                                               np.int64(kising.SITE_OUTER))
+            else:
+                kising.ising_sweep_csr(*pa.csr, pa.spins, pa.fields, pa.beta_w, pa._sites_seq,
+                                       pa.rng_walkers, True, pa.flips)
+        elif pa.J is not None:  # Metropolis: random sites, one order per replica
+            kpop.ising_metropolis_dense_population(pa.J, pa.spins, pa.fields, pa.beta_w,
+                                                   pa._sites_rand, pa.rng_sites,
+                                                   pa.rng_walkers, pa.flips)
+        else:
+            kising.ising_metropolis_sweep_csr(*pa.csr, pa.spins, pa.fields, pa.beta_w,
+                                              pa._sites_rand, pa.rng_sites, pa.rng_walkers,
+                                              pa.flips, pa.H, pa.energies)
+        self.update_energies(pa)
+
+    def pair_overlap_moments(self, pa, perm, pair_a, pair_b):
+        from ..kernels import measure as kmeasure
+
+        P = pair_a.shape[0]
+        q, qk2 = np.zeros((1, P)), np.zeros((1, P))
+        kmeasure.ising_overlap(pa.spins, perm, pair_a, pair_b, pa.cosk, pa.sink, q, qk2)
+        return q[0] ** 2, q[0] ** 4
+
+    def pair_link_overlap(self, pa, perm, pair_a, pair_b, out, k2):
+        from ..kernels import measure as kmeasure
+
+        if pa.J is not None:
+            kmeasure.ising_link_overlap_dense(pa.J, pa.spins, perm, pair_a, pair_b, out, k2)
+        else:
+            kmeasure.ising_link_overlap_csr(*pa.csr, pa.spins, perm, pair_a, pair_b, out)
 
 
 ISING = Ising()
