@@ -384,7 +384,6 @@ def _validate_dm(s: SampleConfig, a: AnnealConfig) -> None:
         raise ConfigError("sample.dm", s.dm, "DM couplings need sample.spin = 'heisenberg'; "
                           "use sample.dm = 'none' for Ising spins")
     check_dm_storage(f"sample.dm = {s.dm!r}", s.sparse, a.precision)
-    check_dm_method(f"sample.dm = {s.dm!r}", a.method)
     if s.dm == "random":
         s.dm_strength = _float("sample.dm_strength", s.dm_strength, lo=0.0,
                                what=" (λ of D_ij = λ|J_ij| d̂_ij)")
@@ -405,14 +404,6 @@ def _validate_dm(s: SampleConfig, a: AnnealConfig) -> None:
         raise ConfigError("sample.dm_concentration", s.dm_concentration,
                           f"gives round(c_l·4L³) = {n_scat} scatterers; need 1 … {sites - n_spins} "
                           f"(the fcc host sites not taken by the {n_spins} spins)")
-
-
-def check_dm_method(what: str, method: str) -> None:
-    """DM sweeps exist for parallel tempering only (kernels/dm_chunk.py); population
-    annealing's replica kernels have no DM term."""
-    if method != "pt":
-        raise ConfigError("anneal.method", method, f"{what} runs with parallel tempering only "
-                          "(population annealing has no DM sweeps); use 'pt'")
 
 
 def check_dm_storage(what: str, sparse: str, precision: str) -> None:

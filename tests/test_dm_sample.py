@@ -123,8 +123,6 @@ def test_dm_draws_have_their_own_stream():
      "sample.dm_concentration"),
     ({"sample.dm": "fert_levy", "sample.spin": "heisenberg", "sample.dm_concentration": 0.01,
       "sample.dm_phase": float("nan")}, "sample.dm_phase"),
-    ({"sample.dm": "random", "sample.spin": "heisenberg", "anneal.method": "pa"},
-     "anneal.method"),
 ])
 def test_bad_dm_keys(overrides, key):
     with pytest.raises(ConfigError) as err:
@@ -250,13 +248,22 @@ def test_memory_estimate_includes_D(tmp_path):
     assert resources.estimate(f).parts["DM vectors"] == 24 * n * n
 
 
-def test_npz_D_refuses_population_annealing(tmp_path):
+def test_npz_D_runs_with_population_annealing(tmp_path):
+    """A .npz D and sample.dm both run with anneal.method = "pa" (issue 18): the population
+    carries the sample's Dc and its fields are the DM fields (exact: kernels/dm.py)."""
     from rkky_mc.drivers.population_annealing import PopulationAnnealing
+    from rkky_mc.kernels.dm import dm_local_fields_dense
 
     n = 5
     path = npz(tmp_path, J=coupling_matrix(n), D=antisymmetric_D(n))
     cfg = load_config(overrides=[("sample.model", "file"), ("sample.path", path),
-                                 ("sample.spin", "heisenberg"), ("anneal.method", "pa")])
-    with pytest.raises(ConfigError) as err:
-        PopulationAnnealing(cfg, build_sample(cfg.sample))
-    assert err.value.key == "anneal.method"
+                                 ("sample.spin", "heisenberg"), ("anneal.method", "pa"),
+                                 ("anneal.population", 7)])
+    sample = build_sample(cfg.sample)
+    pa = PopulationAnnealing(cfg, sample)
+    assert pa.dm is sample.dm and sample.dm is not None
+    h = [np.zeros((7, n)) for _ in range(3)]
+    dm_local_fields_dense(sample.dense, sample.dm, pa.sx, pa.sy, pa.sz, 0.0, *h)
+    assert all(np.array_equal(a, b) for a, b in zip(h, (pa.hx, pa.hy, pa.hz)))
+    load_config(overrides=[("sample.dm", "random"), ("sample.spin", "heisenberg"),
+                           ("anneal.method", "pa")])  # no error

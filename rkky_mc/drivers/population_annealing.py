@@ -67,10 +67,6 @@ class PopulationAnnealing:
 
         self.cfg, self.sample = cfg, sample
         a = cfg.anneal
-        if getattr(sample, "dm", None) is not None:  # a D from a .npz file (issue 17)
-            from ..config import check_dm_method
-
-            check_dm_method("the coupling file's D", a.method)
         self.temperatures = cfg.temperature_array                # ascending (the rows)
         self.schedule_betas = 1.0 / self.temperatures[::-1]      # annealing order: β up
         self.n_steps = int(self.temperatures.size)
@@ -96,6 +92,11 @@ class PopulationAnnealing:
             indptr, indices, data = sample.csr
             self.J = None
             self.csr = (indptr, indices, np.ascontiguousarray(data, dtype=self.dtype))
+        # DM vectors Dc (3, N, N) (sample.dm or a .npz D, issue 17): dense float64 only
+        # (checked when the sample is built); the spin type's sweeps and fields use them
+        self.dm = getattr(sample, "dm", None)
+        if self.dm is not None and (self.J is None or self.dtype is not np.float64):
+            raise ValueError("a DM sample needs dense float64 couplings (sample_dm.py)")
         self.cosk, self.sink = observables.wave_phases(sample)
         self.spin.prepare_population(self)
         self._k2 = None

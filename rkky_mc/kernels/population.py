@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from . import dm as _dm
 from . import heisenberg as _heis
 from .fields import n_blocks
 from .ising import _dense_block, _dense_walker
@@ -247,3 +248,29 @@ def heisenberg_overrelax_dense_blocked(J, sx, sy, sz, hx, hy, hz, sites, batch):
                                   w0, w1, _heis._OVERRELAX)
         else:
             _heis._overrelax_dense_block(J, sx, sy, sz, hx, hy, hz, sites, w0, w1)
+
+
+@njit(parallel=True, **_dm._KW)
+def dm_sweep_dense_blocked(J, Dc, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, heatbath,
+                           accepted, batch):
+    """dm.dm_heisenberg_sweep_dense (DM vectors Dc (3, N, N)) over replica blocks of
+    WALKER_BLOCK (the same bits: every replica's arithmetic and stream are its own)."""
+    R = sx.shape[0]
+    nb = (R + WALKER_BLOCK - 1) // WALKER_BLOCK
+    move = _dm._HEATBATH if heatbath else _dm._METROPOLIS
+    for b in prange(nb):
+        _dm._run(J, Dc, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted, b * WALKER_BLOCK,
+                 min(R, (b + 1) * WALKER_BLOCK), move, batch)
+
+
+@njit(parallel=True, **_dm._KW)
+def dm_overrelax_dense_blocked(J, Dc, sx, sy, sz, hx, hy, hz, sites, batch):
+    """dm.dm_overrelax_dense over replica blocks of WALKER_BLOCK."""
+    R = sx.shape[0]
+    nb = (R + WALKER_BLOCK - 1) // WALKER_BLOCK
+    beta_w = np.zeros(0)
+    rng = np.zeros((0, 4), dtype=np.uint64)
+    accepted = np.zeros(0, dtype=np.int64)
+    for b in prange(nb):
+        _dm._run(J, Dc, sx, sy, sz, hx, hy, hz, beta_w, sites, rng, accepted, b * WALKER_BLOCK,
+                 min(R, (b + 1) * WALKER_BLOCK), _dm._OVERRELAX, batch)

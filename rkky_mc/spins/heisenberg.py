@@ -1,6 +1,7 @@
 """Classical Heisenberg spins, unit 3-vectors: state ``sx, sy, sz, hx, hy, hz`` (W, N);
 kernels in kernels/heisenberg.py. With DM vectors (``sim.dm`` = Dc (3, N, N), issue 17;
-dense float64 only) the kernels of kernels/dm.py and kernels/dm_chunk.py take their place."""
+dense float64 only) the kernels of kernels/dm.py and kernels/dm_chunk.py take their place
+(population annealing: kernels/population.py's blocked DM sweeps)."""
 from __future__ import annotations
 
 import math
@@ -52,7 +53,7 @@ class Heisenberg(SpinType):
         from ..kernels import fields as kfields
 
         H = sim.dtype(sim.H)
-        if getattr(sim, "dm", None) is not None:  # (population annealing has no DM)
+        if getattr(sim, "dm", None) is not None:
             from ..kernels import dm as kdm
 
             kdm.dm_local_fields_dense(sim.J, sim.dm, sim.sx, sim.sy, sim.sz, H, sim.hx, sim.hy,
@@ -171,7 +172,12 @@ class Heisenberg(SpinType):
         from ..kernels import population as kpop
 
         args = self._spins(pa)
-        if pa.J is not None:
+        if pa.dm is not None:  # DM vectors (dense float64; kernels/dm.py)
+            kpop.dm_sweep_dense_blocked(pa.J, pa.dm, *args, pa.beta_w, pa._sites_seq,
+                                        pa.rng_walkers, pa.heatbath, pa.flips, pa._batch)
+            for _ in range(pa.overrelaxation):
+                kpop.dm_overrelax_dense_blocked(pa.J, pa.dm, *args, pa._sites_seq, pa._batch)
+        elif pa.J is not None:
             kpop.heisenberg_sweep_dense_blocked(pa.J, *args, pa.beta_w, pa._sites_seq,
                                                 pa.rng_walkers, pa.heatbath, pa.flips,
                                                 pa._batch)
