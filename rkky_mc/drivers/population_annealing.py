@@ -62,7 +62,9 @@ class PopulationAnnealing:
 
     name = NAME
 
-    def __init__(self, cfg, sample):
+    def __init__(self, cfg, sample, comm=None):
+        """``comm``: an mpi4py communicator to split the population over (drivers/pa_mpi.py),
+        or None (one process)."""
         from ..simulation import FIELD_REFRESH_SWEEPS
 
         self.cfg, self.sample = cfg, sample
@@ -70,7 +72,17 @@ class PopulationAnnealing:
         self.temperatures = cfg.temperature_array                # ascending (the rows)
         self.schedule_betas = 1.0 / self.temperatures[::-1]      # annealing order: β up
         self.n_steps = int(self.temperatures.size)
-        self.R = self.W = int(a.population)
+        self.R = int(a.population)                               # the whole population
+        self.part = None
+        self.lo, self.hi = 0, self.R                             # the slots held here
+        if comm is not None and comm.Get_size() > 1:
+            from .pa_mpi import SlotPartition
+
+            self.part = SlotPartition(comm, self.R)
+            self.lo, self.hi = self.part.lo, self.part.hi
+        self.root = self.part is None or self.part.root
+        self.W = self.hi - self.lo                               # replicas swept here
+        self._gathered = None
         self.T = self.n_steps
         self.N = int(sample.n_spins)
         self.n_sweeps = int(a.sweeps_per_temperature)
@@ -109,6 +121,7 @@ class PopulationAnnealing:
 
     def _init_state(self):
         R, N, dt = self.R, self.N, self.dtype
+        W = self.W  # the slots held here (all of them in one process)
         seed = int(self.cfg.anneal.seed)
         init = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_SEED_INIT,)))
         self.rng_resample = np.random.SeedSequence(seed, spawn_key=(_SEED_RESAMPLE,)) \
@@ -116,31 +129,36 @@ class PopulationAnnealing:
         self._slot_key = np.random.SeedSequence(seed, spawn_key=(_SEED_SLOTS,)) \
             .generate_state(4, np.uint64)
         # the population and its second buffer (resampling gathers into it, then they swap)
-        self._arrays = {name: aligned.zeros((R, N), dt) for name in self._spin_names()}
-        self._spare = {name: aligned.zeros((R, N), dt) for name in self._spin_names()}
-        self.spin.draw_population(self._arrays, init, INIT_BLOCK)
-        self.rng_walkers = np.zeros((R, 4), np.uint64)
-        self.rng_sites = np.zeros((R, 4), np.uint64)
+        self._arrays = {name: aligned.zeros((W, N), dt) for name in self._spin_names()}
+        self._spare = {name: aligned.zeros((W, N), dt) for name in self._spin_names()}
+        self.spin.draw_population(self._arrays, init, INIT_BLOCK, self.lo, R)
+        self.rng_walkers = np.zeros((W, 4), np.uint64)
+        self.rng_sites = np.zeros((W, 4), np.uint64)
         self._derive_streams(0)
-        self.family = np.arange(R, dtype=np.int64)
+        self.family = np.arange(R, dtype=np.int64)  # global (every rank holds all)
         self.beta = 0.0
-        self.beta_w = np.zeros(R)
+        self.beta_w = np.zeros(W)
         self.pa_step = 0              # temperatures entered (resampled to)
         self.pa_step_sweeps = 0       # sweeps done at the current one
         self.sweeps_done = 0          # all sweeps (float32 field refreshes follow it)
         self.rows = {name: np.full(self.n_steps, np.nan) for name in ROW_NAMES}
         self.rows["families"] = np.full(self.n_steps, -1, dtype=np.int64)
-        self.energies = np.zeros(R)
-        self.flips = np.zeros(R, dtype=np.int64)
+        self.energies = np.zeros(W)
+        # every slot's energy, in slot order (one process: the same array)
+        self._energies_all = self.energies if self.part is None else np.zeros(R)
+        self.flips = np.zeros(W, dtype=np.int64)
         self._sites_seq = np.arange(N, dtype=np.int64)
-        self._sites_rand = np.zeros((R, N), dtype=np.int64)
+        self._sites_rand = np.zeros((W, N), dtype=np.int64)
         self._weights = np.zeros(R)
         self._parents = np.zeros(R, dtype=np.int64)
         self.recompute_fields()
 
     def _derive_streams(self, step: int):
-        kpop.derive_streams(self._slot_key, np.int64(step), np.int64(_STREAM_MOVES), self.rng_walkers)
-        kpop.derive_streams(self._slot_key, np.int64(step), np.int64(_STREAM_SITES), self.rng_sites)
+        first = np.int64(self.lo)
+        kpop.derive_streams_from(self._slot_key, np.int64(step), np.int64(_STREAM_MOVES), first,
+                                 self.rng_walkers)
+        kpop.derive_streams_from(self._slot_key, np.int64(step), np.int64(_STREAM_SITES), first,
+                                 self.rng_sites)
 
     def __getattr__(self, name):  # sx, spins, ... : the current buffer
         arrays = self.__dict__.get("_arrays")
@@ -148,14 +166,30 @@ class PopulationAnnealing:
             return arrays[name]
         raise AttributeError(name)
 
+    def slot_names(self) -> list[str]:
+        """The state arrays with one row per slot (split over MPI ranks)."""
+        return self._spin_names() + ["rng_walkers", "rng_sites"]
+
     def state_names(self) -> list[str]:
-        return self._spin_names() + ["rng_walkers", "rng_sites", "rng_resample", "family"]
+        return self.slot_names() + ["rng_resample", "family"]
+
+    def gather_state(self) -> None:
+        """MPI: every rank at once; rank 0 then holds the whole population for
+        :meth:`state_dict` (a checkpoint is the one-process one). One process: nothing."""
+        if self.part is not None:
+            full = {name: self.part.gather(getattr(self, name)) for name in self.slot_names()}
+            self._gathered = full if self.root else None
 
     def state_dict(self) -> dict:
         """Everything needed to continue bit for bit. The population arrays are the live
         ones (not copies: a copy would be a third population in memory); a Recorder copies
-        or writes them at once, and the driver changes them only in its next step."""
-        state = {name: getattr(self, name) for name in self.state_names()}
+        or writes them at once, and the driver changes them only in its next step. Under
+        MPI (rank 0 only) those :meth:`gather_state` gathered last."""
+        if self.part is None:
+            state = {name: getattr(self, name) for name in self.state_names()}
+        else:
+            state = dict(self._gathered)
+            state.update(rng_resample=self.rng_resample, family=self.family)
         for name, value in self.rows.items():
             state[f"pa_{name}"] = value.copy()
         state.update(pa_step=np.int64(self.pa_step), pa_step_sweeps=np.int64(self.pa_step_sweeps),
@@ -163,13 +197,41 @@ class PopulationAnnealing:
         return state
 
     def load_state(self, state: dict) -> None:
-        for name in self.state_names() + [f"pa_{n}" for n in ROW_NAMES]:
-            current = self.rows[name[3:]] if name.startswith("pa_") else getattr(self, name)
-            value = np.asarray(state[name])
-            if value.shape != current.shape or value.dtype != current.dtype:
-                raise ValueError(f"checkpoint array {name}: {value.shape} {value.dtype}, "
-                                 f"this run needs {current.shape} {current.dtype}")
-            current[...] = value
+        """The state of a checkpoint (the one-process layout, whatever K wrote it). Under
+        MPI every rank calls it, ``state`` given on rank 0 only (None elsewhere): the slot
+        arrays are scattered, the rest broadcast. A misfit raises ValueError on every rank."""
+        part = self.part
+        problem = None
+        if self.root:
+            for name in self.state_names() + [f"pa_{n}" for n in ROW_NAMES]:
+                current = self.rows[name[3:]] if name.startswith("pa_") else getattr(self, name)
+                value = np.asarray(state[name])
+                shape = (self.R,) + current.shape[1:] if name in self.slot_names() else current.shape
+                if value.shape != shape or value.dtype != current.dtype:
+                    problem = (f"checkpoint array {name}: {value.shape} {value.dtype}, "
+                               f"this run needs {shape} {current.dtype}")
+                    break
+        if part is not None:
+            problem = part.bcast(problem)
+        if problem:
+            raise ValueError(problem)
+        if part is None:
+            for name in self.state_names():
+                getattr(self, name)[...] = np.asarray(state[name])
+            for n in ROW_NAMES:
+                self.rows[n][...] = np.asarray(state[f"pa_{n}"])
+        else:
+            for name in self.slot_names():
+                part.scatter(np.asarray(state[name]) if self.root else None, getattr(self, name))
+            rest = ({name: np.asarray(state[name]) for name in ("rng_resample", "family")}
+                    | {f"pa_{n}": np.asarray(state[f"pa_{n}"]) for n in ROW_NAMES}
+                    | {k: state[k] for k in ("pa_step", "pa_step_sweeps", "sweeps_done", "pa_beta")}
+                    if self.root else None)
+            state = part.bcast(rest)
+            self.rng_resample[...] = state["rng_resample"]
+            self.family[...] = state["family"]
+            for n in ROW_NAMES:
+                self.rows[n][...] = state[f"pa_{n}"]
         self.pa_step = int(state["pa_step"])
         self.pa_step_sweeps = int(state["pa_step_sweeps"])
         self.sweeps_done = int(state["sweeps_done"])
@@ -207,39 +269,67 @@ class PopulationAnnealing:
         """Reweight to the next annealing temperature, resample, fresh slot streams."""
         k = self.pa_step
         beta = float(self.schedule_betas[k])
-        self.rows["log_mean_weight"][k] = kpop.reweight(self.energies, beta - self.beta, self._weights)
+        energies = self._all_energies()  # every slot's, in slot order (on every rank)
+        self.rows["log_mean_weight"][k] = kpop.reweight(energies, beta - self.beta, self._weights)
         kpop.multinomial_parents(self._weights, self.rng_resample, np.int64(0), self._parents)
+        plan = None if self.part is None else self.part.resample_plan(self._parents)
         for name, src in self._arrays.items():
             dst = self._spare[name]
-            kpop.gather_rows(src, self._parents, dst)
+            if plan is None:
+                kpop.gather_rows(src, self._parents, dst)
+            else:  # the parents' rows from the ranks that hold them
+                self.part.resample_rows(plan, src, dst)
             self._spare[name], self._arrays[name] = src, dst
         self.family[:] = self.family[self._parents]
-        self.energies[:] = self.energies[self._parents]
+        self.energies[:] = energies[self._parents[self.lo:self.hi]]
         self.pa_step = k + 1
         self._derive_streams(self.pa_step)
         self.beta = beta
         self.beta_w[:] = beta
         self.pa_step_sweeps = 0
 
+    def _all_energies(self) -> np.ndarray:
+        """Every slot's energy in slot order (MPI: gathered from the ranks, a copy)."""
+        if self.part is not None:
+            self.part.allgather(self.energies, self._energies_all)
+        return self._energies_all
+
     def measure_row(self):
         """The row of the current temperature (its N_S sweeps done)."""
         k = self.pa_step - 1
         rows = self.rows
-        rows["energy"][k] = math.fsum(self.energies) / (self.R * self.N)
+        rows["energy"][k] = math.fsum(self._all_energies()) / (self.R * self.N)
         families, rho_t, rho_s = kpop.family_statistics(self.family, self.R)
         rows["families"][k], rows["rho_t"][k], rows["rho_s"][k] = families, rho_t, rho_s
         pa, pb = np.zeros(PAIRS, np.int64), np.zeros(PAIRS, np.int64)
         if not kpop.draw_pairs(self.family, self.rng_resample, np.int64(0), pa, pb):
             return  # one family: q², q⁴, link overlap stay NaN
-        perm = np.arange(self.R, dtype=np.int64).reshape(self.R, 1)
-        q2, q4 = self.spin.pair_overlap_moments(self, perm, pa, pb)
-        rows["q2"][k] = math.fsum(q2) / PAIRS
-        rows["q4"][k] = math.fsum(q4) / PAIRS
+        if self.part is None:
+            values = self._pair_means(self, np.arange(self.R, dtype=np.int64), pa, pb)
+        else:  # the pairs' rows gathered on rank 0, measured there, the means broadcast
+            slots = np.unique(np.concatenate([pa, pb]))
+            names = list(self.spin.spin_arrays)
+            got = self.part.gather_slots([getattr(self, n) for n in names], slots)
+            values = None
+            if self.root:
+                view = _PairRows(self, dict(zip(names, got)))
+                values = self._pair_means(view, np.arange(slots.size, dtype=np.int64),
+                                          np.searchsorted(slots, pa), np.searchsorted(slots, pb))
+            values = self.part.bcast(values)
+        rows["q2"][k], rows["q4"][k], rows["link_overlap"][k] = values
+
+    def _pair_means(self, holder, slots, pa, pb):
+        """(⟨q²⟩, ⟨q⁴⟩, link overlap or NaN) of the pairs (pa, pb) of the rows of
+        ``holder`` (math.fsum in pair order)."""
+        perm = slots.reshape(slots.size, 1)
+        q2, q4 = self.spin.pair_overlap_moments(holder, perm, pa, pb)
+        link = np.nan
         if self.link_overlap:
             out = np.zeros((1, PAIRS))
-            self.spin.pair_link_overlap(self, perm, pa, pb, out,
+            self.spin.pair_link_overlap(holder, perm, pa, pb, out,
                                         self._k2_total() if self.J is not None else 0.0)
-            rows["link_overlap"][k] = math.fsum(out[0]) / PAIRS
+            link = math.fsum(out[0]) / PAIRS
+        return math.fsum(q2) / PAIRS, math.fsum(q4) / PAIRS, link
 
     def _k2_total(self) -> float:
         if self._k2 is None:
@@ -251,11 +341,15 @@ class PopulationAnnealing:
         between chunks of sweeps when ``commit_due`` or ``stop`` say so, and at the end).
         Returns True when done, False when stopped early."""
         cap = int(getattr(stop, "max_chunk_sweeps", 0) or 0) or (1 << 20)
+        if self.part is not None:  # rank 0's cap and decisions hold for every rank
+            cap = self.part.bcast(cap)
         n = 1
         while not self.done:
             if self.pa_step == 0 or self.pa_step_sweeps == self.n_sweeps:
                 self.enter_next_temperature()
             n = max(1, min(n, cap, self.n_sweeps - self.pa_step_sweeps))
+            if self.part is not None:
+                n = self.part.bcast(n)
             t0 = time.perf_counter()
             for _ in range(n):
                 self.sweep()
@@ -265,14 +359,24 @@ class PopulationAnnealing:
                 self.measure_row()
             if progress is not None:
                 progress.update(n)
+            action = None
             if stop is not None and stop():
+                action = "stop"
+            elif commit_due is not None and commit_due([]):
+                action = "commit"
+            if self.part is not None:
+                action = self.part.bcast(action)
+            if action == "stop":
                 if not self.done:
+                    self.gather_state()
                     commit([], False)
                     return False
-            elif commit_due is not None and commit_due([]):
+            elif action == "commit":
+                self.gather_state()
                 commit([], False)
             per_sweep = elapsed / n
             n = min(4 * n, int(CHUNK_SECONDS / per_sweep) if per_sweep > 0 else 4 * n)
+        self.gather_state()
         commit([], True)
         return True
 
@@ -325,6 +429,15 @@ class PopulationAnnealing:
                                 "ln(mean reweighting factor) of the step into this temperature "
                                 "(ln Z = ln Z(β = 0) + Σ over the steps so far)"),
         }}
+
+
+class _PairRows:
+    """The gathered rows of the measured pairs (MPI, rank 0) with the couplings and phases
+    of ``pa``: what the spin type's pair measurements read."""
+
+    def __init__(self, pa, arrays: dict):
+        self.J, self.csr, self.cosk, self.sink = pa.J, pa.csr, pa.cosk, pa.sink
+        self.__dict__.update(arrays)
 
 
 # ---- run and resume ---------------------------------------------------------------

@@ -42,7 +42,13 @@ def _mix64(z):
 
 @njit(cache=True)
 def derive_streams(key, step, tag, out):
-    """out[k] = the xoshiro256** state of slot k at annealing step ``step`` for purpose
+    """derive_streams_from with first = 0: out[k] for slots k = 0 … len(out) − 1."""
+    derive_streams_from(key, step, tag, 0, out)
+
+
+@njit(cache=True)
+def derive_streams_from(key, step, tag, first, out):
+    """out[k] = the xoshiro256** state of slot first + k at annealing step ``step`` for purpose
     ``tag`` (0: moves, 1: Ising Metropolis visiting order), a function of (key, step, tag,
     k) only — never a copy of a parent's stream (copies sharing a stream would stay
     identical forever). ``key``: (4,) uint64 from SeedSequence(anneal.seed). The word
@@ -52,7 +58,7 @@ def derive_streams(key, step, tag, out):
     base = _mix64(key[0] ^ _mix64(key[1] ^ _mix64(np.uint64(step) * _GOLDEN + key[2])))
     base = _mix64(base ^ (np.uint64(tag) * _GOLDEN + key[3]))
     for k in range(n):
-        z = _mix64(base ^ _mix64(np.uint64(k) + _GOLDEN))
+        z = _mix64(base ^ _mix64(np.uint64(first + k) + _GOLDEN))
         nonzero = np.uint64(0)
         for j in range(4):
             z = z + _GOLDEN
@@ -123,6 +129,18 @@ def gather_rows(src, parents, dst):
     R = dst.shape[0]
     for k in prange(R):
         dst[k, :] = src[parents[k], :]
+
+
+@njit(cache=True)
+def expand_rows(rows, index):
+    """rows[k] = rows[index[k]] for k = R−1 … 0, in place: ``index`` non-decreasing with
+    index[k] ≤ k (the position of slot k's parent among the distinct parents, which the
+    first rows hold), so every row read is still unwritten. MPI resampling receives each
+    distinct parent once and expands here (copies of whole rows: bit for bit)."""
+    for k in range(rows.shape[0] - 1, -1, -1):
+        j = index[k]
+        if j != k:
+            rows[k, :] = rows[j, :]
 
 
 @njit(cache=True)

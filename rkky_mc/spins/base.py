@@ -123,10 +123,13 @@ class SpinType:
     # The population (R, N) state arrays are those of ``state_arrays``, held by the driver
     # as attributes of the same names; every replica has its own streams (rng_walkers,
     # rng_sites) and β (beta_w).
-    def draw_population(self, arrays: dict, init: np.random.Generator, block: int) -> None:
+    def draw_population(self, arrays: dict, init: np.random.Generator, block: int,
+                        first: int = 0, total: int | None = None) -> None:
         """Fill the spin arrays of ``arrays`` ((R, N) each) with independent uniform spins
         from ``init``, ``block`` replicas per draw (the float64 draw of a block, never of
-        the whole population)."""
+        the whole population). Under MPI ``arrays`` hold slots first … first + R − 1 of a
+        population of ``total``: the draws of the slots before are made and dropped, so
+        every slot gets the spins it has in one process."""
         raise NotImplementedError
 
     def prepare_population(self, pa) -> None:

@@ -152,14 +152,17 @@ class Heisenberg(SpinType):
         return cost * 2.7 if getattr(sim, "dm", None) is not None else cost
 
     # ---- population annealing ---------------------------------------------------------
-    def draw_population(self, arrays, init, block):
+    def draw_population(self, arrays, init, block, first=0, total=None):
         spins = [arrays[name] for name in self.spin_arrays]
         R, N = spins[0].shape
-        for r0 in range(0, R, block):  # uniform on the sphere
-            v = init.normal(size=(3, min(R, r0 + block) - r0, N))
+        total = R if total is None else total
+        for r0 in range(0, min(total, first + R), block):  # uniform on the sphere
+            v = init.normal(size=(3, min(total, r0 + block) - r0, N))
             v /= np.linalg.norm(v, axis=0)
+            a, b = max(r0, first), min(r0 + v.shape[1], first + R)
             for c in range(3):
-                spins[c][r0:r0 + v.shape[1]] = v[c]
+                if a < b:
+                    spins[c][a - first:b - first] = v[c][a - r0:b - r0]
 
     def prepare_population(self, pa):
         from ..kernels import heisenberg as kheis

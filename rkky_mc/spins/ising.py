@@ -157,12 +157,15 @@ class Ising(SpinType):
         return kernel, coupling + spins + state + rest, tail
 
     # ---- population annealing ---------------------------------------------------------
-    def draw_population(self, arrays, init, block):
+    def draw_population(self, arrays, init, block, first=0, total=None):
         spins = arrays["spins"]
         R = spins.shape[0]
-        for r0 in range(0, R, block):
-            u = init.random((min(R, r0 + block) - r0, spins.shape[1]))
-            spins[r0:r0 + u.shape[0]] = np.where(u < 0.5, -1.0, 1.0)
+        total = R if total is None else total
+        for r0 in range(0, min(total, first + R), block):
+            u = init.random((min(total, r0 + block) - r0, spins.shape[1]))
+            a, b = max(r0, first), min(r0 + u.shape[0], first + R)
+            if a < b:
+                spins[a - first:b - first] = np.where(u[a - r0:b - r0] < 0.5, -1.0, 1.0)
 
     def population_moves(self, pa):
         from ..kernels import ising as kising

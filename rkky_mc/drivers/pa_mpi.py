@@ -1,0 +1,155 @@
+"""Population annealing over MPI ranks (``mpiexec -n K rkky-mc run CONFIG --mpi``; issue 18).
+
+The R_p slots of the population are split into K contiguous blocks, rank r holding slots
+bounds[r] … bounds[r+1] − 1 with bounds[r] = ⌊r R_p / K⌋: their spins, fields, energies and
+streams. Everything a slot is — its initial spins, its streams after each resampling (derived
+from (seed, step, slot)), its moves — is a function of its global index, never of K, so the
+bits are those of one process:
+
+* every rank holds the replicated, global part of the state: the resampling stream, the
+  families (R_p int64) and, at each reweighting, every slot's energy (gathered in slot order,
+  MPI_Allgatherv: a copy, not a sum). Each rank then computes the same weights, ln(mean w)
+  and parents with the serial kernels, on the same numbers in the same order: no
+  MPI_Allreduce, whose summation order would depend on K;
+* resampling: slot k's new row is a copy of its parent's (parents are non-decreasing, so a
+  rank's parents form one sorted run); each rank receives every distinct parent it needs
+  once, from the rank that holds it, and expands the copies in place
+  (kernels/population.expand_rows);
+* the q², q⁴ and link-overlap pairs (drawn from the replicated resampling stream, so the
+  same on every rank) are measured on rank 0 from the pairs' rows gathered there, and
+  summed there in pair order (math.fsum, as serially); the row's numbers are broadcast;
+* the checkpoint: rank 0 gathers the population and writes it (Recorder, as serially); a
+  checkpoint is the serial one, so a run resumes with any K (or none).
+
+Messages are byte views of the numpy arrays (any dtype). Rank 0 takes every decision that
+depends on time (chunk length, commits, stops) and broadcasts it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import aligned
+from ..kernels import population as kpop
+
+_TAG = 18
+
+
+def _bytes(a: np.ndarray) -> np.ndarray:
+    """A uint8 view of a C-contiguous array (MPI messages of any dtype)."""
+    return np.ascontiguousarray(a).reshape(-1).view(np.uint8)
+
+
+def slot_bounds(R: int, K: int) -> np.ndarray:
+    """(K + 1,) the first slot of every rank: ⌊r R / K⌋."""
+    return np.array([(r * R) // K for r in range(K + 1)], dtype=np.int64)
+
+
+class SlotPartition:
+    """The slots of a population of ``R`` over the ranks of ``comm`` (an mpi4py communicator)."""
+
+    def __init__(self, comm, R: int):
+        self.comm = comm
+        self.K, self.rank = comm.Get_size(), comm.Get_rank()
+        self.R = R
+        self.bounds = slot_bounds(R, self.K)
+        self.lo, self.hi = int(self.bounds[self.rank]), int(self.bounds[self.rank + 1])
+        self.root = self.rank == 0
+
+    def bcast(self, obj):
+        return self.comm.bcast(obj, root=0)
+
+    def _counts(self, row_bytes: int):
+        counts = np.diff(self.bounds) * row_bytes
+        return counts, self.bounds[:-1] * row_bytes
+
+    def allgather(self, local: np.ndarray, out: np.ndarray) -> None:
+        """out (R, …) on every rank = the ranks' ``local`` blocks in slot order (a copy)."""
+        from mpi4py import MPI
+
+        row = int(np.prod(local.shape[1:], dtype=np.int64)) * local.itemsize
+        counts, displs = self._counts(row)
+        self.comm.Allgatherv(_bytes(local), [out.reshape(-1).view(np.uint8), counts, displs,
+                                             MPI.BYTE])
+
+    def gather(self, local: np.ndarray):
+        """The (R, …) array of the ranks' blocks on rank 0 (None elsewhere)."""
+        from mpi4py import MPI
+
+        row = int(np.prod(local.shape[1:], dtype=np.int64)) * local.itemsize
+        counts, displs = self._counts(row)
+        out = np.empty((self.R,) + local.shape[1:], dtype=local.dtype) if self.root else None
+        recv = [out.reshape(-1).view(np.uint8), counts, displs, MPI.BYTE] if self.root else None
+        self.comm.Gatherv(_bytes(local), recv, root=0)
+        return out
+
+    def scatter(self, full, local: np.ndarray) -> None:
+        """local = rank's block of ``full`` (R, …), given on rank 0 (ignored elsewhere)."""
+        from mpi4py import MPI
+
+        row = int(np.prod(local.shape[1:], dtype=np.int64)) * local.itemsize
+        counts, displs = self._counts(row)
+        send = ([_bytes(np.asarray(full, dtype=local.dtype)), counts, displs, MPI.BYTE]
+                if self.root else None)
+        recv = np.empty(local.shape, dtype=local.dtype)
+        self.comm.Scatterv(send, _bytes(recv), root=0)
+        local[...] = recv
+
+    # ---- resampling -------------------------------------------------------------------
+    def resample_plan(self, parents: np.ndarray) -> dict:
+        """Who sends which rows to whom for the global ``parents`` (R,), non-decreasing."""
+        lo, hi, bounds = self.lo, self.hi, self.bounds
+        distinct, index = np.unique(parents[lo:hi], return_inverse=True)
+        cut = np.searchsorted(distinct, bounds)  # distinct[cut[s]:cut[s+1]] are rank s's
+        sends = []
+        for d in range(self.K):
+            if d == self.rank:
+                continue
+            theirs = np.unique(parents[bounds[d]:bounds[d + 1]])
+            part = theirs[(theirs >= lo) & (theirs < hi)] - lo
+            if part.size:
+                sends.append((d, part))
+        recvs = [(s, int(cut[s]), int(cut[s + 1])) for s in range(self.K)
+                 if s != self.rank and cut[s + 1] > cut[s]]
+        a, b = int(cut[self.rank]), int(cut[self.rank + 1])
+        return {"index": index.astype(np.int64), "recvs": recvs, "sends": sends,
+                "own": (a, b, distinct[a:b] - lo)}
+
+    def resample_rows(self, plan: dict, src: np.ndarray, dst: np.ndarray) -> None:
+        """dst[k] = the row of slot parents[lo + k] (held by any rank), from ``src``."""
+        from mpi4py import MPI
+
+        reqs, keep = [], []
+        for s, a, b in plan["recvs"]:
+            reqs.append(self.comm.Irecv(dst[a:b].reshape(-1).view(np.uint8), source=s, tag=_TAG))
+        for d, part in plan["sends"]:
+            buf = np.ascontiguousarray(src[part])
+            keep.append(buf)
+            reqs.append(self.comm.Isend(_bytes(buf), dest=d, tag=_TAG))
+        a, b, own = plan["own"]
+        if b > a:
+            dst[a:b] = src[own]
+        MPI.Request.Waitall(reqs)
+        kpop.expand_rows(dst.reshape(dst.shape[0], -1), plan["index"])
+
+    # ---- measurements -------------------------------------------------------------------
+    def gather_slots(self, arrays: list, slots: np.ndarray):
+        """On rank 0: the rows ``slots`` (sorted, distinct, global) of every (R_local, N)
+        array of ``arrays``, as (len(slots), N) aligned arrays; None elsewhere."""
+        cut = np.searchsorted(slots, self.bounds)
+        a, b = int(cut[self.rank]), int(cut[self.rank + 1])
+        mine = slots[a:b] - self.lo
+        out = []
+        for x in arrays:
+            if self.root:
+                full = aligned.zeros((slots.size,) + x.shape[1:], x.dtype)
+                reqs = [self.comm.Irecv(full[cut[s]:cut[s + 1]].reshape(-1).view(np.uint8),
+                                        source=s, tag=_TAG)
+                        for s in range(1, self.K) if cut[s + 1] > cut[s]]
+                full[a:b] = x[mine]
+                from mpi4py import MPI
+
+                MPI.Request.Waitall(reqs)
+                out.append(full)
+            elif b > a:
+                self.comm.Send(_bytes(x[mine]), dest=0, tag=_TAG)
+        return out if self.root else None
