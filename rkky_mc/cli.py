@@ -225,7 +225,9 @@ _locking_option = click.option("--no-locking", is_flag=True,
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @_walltime_option
 @_locking_option
-def run(config, overrides, output, overwrite, quiet, max_walltime, no_locking):
+@click.option("--mpi", is_flag=True,
+              help="Under mpiexec -n K: split a population-annealing population over K ranks.")
+def run(config, overrides, output, overwrite, quiet, max_walltime, no_locking, mpi):
     """Run the simulation described by CONFIG (TOML) and write one HDF5 file."""
     _collector_off()
     _skip_numba_blas_probe()
@@ -233,6 +235,8 @@ def run(config, overrides, output, overwrite, quiet, max_walltime, no_locking):
     from .couplings import build_sample
     from .resources import check_memory
 
+    if mpi:
+        _run_mpi(config, overrides, output, overwrite, quiet, max_walltime, no_locking)
     try:
         walltime = parse_walltime(max_walltime)
         cfg = load_config(config, overrides)
@@ -248,6 +252,67 @@ def run(config, overrides, output, overwrite, quiet, max_walltime, no_locking):
         fail_bad_input(exc)
     except DiskFullError as exc:
         fail_disk_full(exc)
+
+
+def _run_mpi(config, overrides, output, overwrite, quiet, max_walltime, no_locking) -> None:
+    """``run --mpi``: every rank reads the config and builds the sample; rank 0 alone checks
+    the output path, holds the lock, writes the file and talks (drivers/pa_mpi.py). Bad
+    input is said once (rank 0), every rank exits 2."""
+    from .config import load_config
+    from .couplings import build_sample
+    from .drivers import pa_mpi
+    from .resources import check_memory
+
+    comm, root = None, True
+    try:
+        comm = pa_mpi.world()
+        root = comm.Get_rank() == 0
+        walltime = parse_walltime(max_walltime)
+        cfg = load_config(config, overrides)
+        if output is not None:
+            cfg.output.path = output
+        pa_mpi.check_config(cfg, comm)
+        # a rank's share (rank 0's, the largest), times the ranks sharing this node's memory
+        check_memory(cfg, copies=pa_mpi.node_ranks(comm), ranks=comm.Get_size())
+        failure, out_path = None, None
+        if root:
+            try:
+                out_path = check_output_path(cfg.output.path, overwrite)
+            except ConfigError as exc:
+                failure = exc
+        if comm.bcast(failure is not None, root=0):
+            if root:
+                raise failure
+            sys.exit(EXIT_BAD_INPUT)
+        sample = build_sample(cfg.sample, precision=cfg.anneal.precision)
+        threads = pa_mpi.threads_per_rank(comm)
+        if root:
+            _warn_if_space_short(cfg, sample, out_path)
+            with RunLock(out_path, locking_enabled(no_locking)):
+                sys.exit(_execute_mpi(cfg, sample, out_path, quiet, walltime, overwrite, comm,
+                                      threads))
+        sys.exit(_execute_mpi(cfg, sample, None, True, None, False, comm, threads))
+    except ConfigError as exc:
+        if not root:
+            sys.exit(EXIT_BAD_INPUT)
+        fail_bad_input(exc)
+    except DiskFullError as exc:
+        fail_disk_full(exc)
+
+
+def _execute_mpi(cfg, sample, out_path, quiet, walltime, overwrite, comm, threads) -> int:
+    from . import provenance
+    from .drivers import population_annealing as pam
+
+    prov = provenance.collect()
+    _collector_on()
+    if comm.Get_rank() != 0:
+        pa = pam.start_run(cfg, sample, None, prov, threads=threads, comm=comm)
+        return EXIT_OK if pa.finished else EXIT_RESUMABLE
+    with StopFlag(walltime) as stop, progress_bar(cfg.total_sweeps, 0, quiet) as bar:
+        pa = pam.start_run(cfg, sample, out_path, prov, stop=stop, progress=bar, threads=threads,
+                           replace=overwrite, comm=comm)
+    return _report(pa, out_path, stop, quiet)
 
 
 def _warn_if_space_short(cfg, sample, out_path) -> None:

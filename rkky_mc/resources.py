@@ -179,8 +179,9 @@ def _dm_bytes(cfg: Config, N: int, base_dir=".") -> tuple[int, int] | None:
     return held, 48 * N * N + 48 * N * n_scat + 120 * s.L**3
 
 
-def estimate(cfg: Config, base_dir=".") -> MemoryEstimate:
-    """The memory the run ``cfg`` needs (see the module docstring)."""
+def estimate(cfg: Config, base_dir=".", ranks: int = 1) -> MemoryEstimate:
+    """The memory the run ``cfg`` needs (see the module docstring); population annealing
+    split over ``ranks`` MPI ranks: what one rank needs (rank 0, the largest)."""
     s, a = cfg.sample, cfg.anneal
     N = n_spins(cfg, base_dir)
     est = MemoryEstimate(n_spins=N or 0)
@@ -233,8 +234,16 @@ def estimate(cfg: Config, base_dir=".") -> MemoryEstimate:
         # block of 256 replicas' float64 initial draw; no time series, no pair scratch
         # beyond drivers.population_annealing.PAIRS pairs
         Rp = a.population
-        state = 2 * (spin.arrays_per_spin * Rp * N * item) + 8 * Rp * N + 256 * Rp
-        parts["population (twice: resampling)"] = state
+        if ranks > 1:
+            # a rank's block of ⌈R_p/K⌉ slots (twice), every slot's family, weight, parent
+            # and energy, and on rank 0 the population gathered for a checkpoint
+            Rl = -(-Rp // ranks)
+            state = (2 * (spin.arrays_per_spin * Rl * N * item) + 8 * Rl * N + 256 * Rl
+                     + 32 * Rp + spin.arrays_per_spin * Rp * N * item + 64 * Rp)
+            parts["population (per rank; twice: resampling; rank 0: checkpoint)"] = state
+        else:
+            state = 2 * (spin.arrays_per_spin * Rp * N * item) + 8 * Rp * N + 256 * Rp
+            parts["population (twice: resampling)"] = state
         link = 0
         if a.link_overlap:
             from .drivers.population_annealing import PAIRS
@@ -332,11 +341,13 @@ def available() -> tuple[int | None, str]:
     return min(options)
 
 
-def check_memory(cfg: Config, base_dir=".", copies: int = 1, where: str = "") -> MemoryEstimate:
+def check_memory(cfg: Config, base_dir=".", copies: int = 1, where: str = "",
+                 ranks: int = 1) -> MemoryEstimate:
     """ConfigError (exit 2) if ``copies`` runs of ``cfg`` at once cannot fit in the memory
     this process may use; else the estimate. ``where``: text naming the task (sweeps).
+    ``ranks``: a PA run split over that many MPI ranks (the need of one rank).
     RKKY_MC_SKIP_MEMORY_CHECK=1 switches the check off (estimates err high)."""
-    est = estimate(cfg, base_dir)
+    est = estimate(cfg, base_dir, ranks)
     if os.environ.get("RKKY_MC_SKIP_MEMORY_CHECK", "").strip() in ("1", "true", "yes"):
         return est
     avail, source = available()

@@ -153,3 +153,53 @@ class SlotPartition:
             elif b > a:
                 self.comm.Send(_bytes(x[mine]), dest=0, tag=_TAG)
         return out if self.root else None
+
+
+# ---- the command line (rkky-mc run CONFIG --mpi) ----------------------------------------
+def world():
+    """mpi4py's COMM_WORLD, or a ConfigError naming --mpi when mpi4py is missing."""
+    from ..config import ConfigError
+
+    try:
+        from mpi4py import MPI
+    except ImportError as exc:
+        raise ConfigError("--mpi", str(exc), "needs mpi4py and an MPI: pip install 'rkky_mc[mpi]'") from None
+    return MPI.COMM_WORLD
+
+
+def check_config(cfg, comm) -> None:
+    """--mpi splits a population: anneal.method = 'pa', at least one slot per rank."""
+    from ..config import ConfigError
+
+    if cfg.anneal.method != "pa":
+        raise ConfigError("anneal.method", cfg.anneal.method,
+                          "run --mpi splits a population-annealing population over the ranks; "
+                          "use 'pa' (many runs over MPI: rkky-mc sweep --mpi)")
+    if cfg.anneal.population < comm.Get_size():
+        raise ConfigError("anneal.population", cfg.anneal.population,
+                          f"fewer replicas than the {comm.Get_size()} MPI ranks")
+
+
+def node_ranks(comm) -> int:
+    """The ranks of ``comm`` on this node (they share its cores and memory)."""
+    from mpi4py import MPI
+
+    node = comm.Split_type(MPI.COMM_TYPE_SHARED)
+    try:
+        return node.Get_size()
+    finally:
+        node.Free()
+
+
+def threads_per_rank(comm):
+    """numba threads of each rank: the cores of the node shared by its ranks (None: keep
+    NUMBA_NUM_THREADS when it is set, an explicit choice)."""
+    import os
+
+    if os.environ.get("NUMBA_NUM_THREADS"):
+        return None
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, cores // node_ranks(comm))

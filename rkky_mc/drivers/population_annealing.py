@@ -448,22 +448,42 @@ def layout(cfg, sample, prov: dict) -> RunLayout:
                      store_couplings=cfg.output.store_couplings)
 
 
+def _no_commit(buffer, final):
+    """MPI ranks other than 0 write nothing (rank 0 commits what they gathered to it)."""
+
+
 def start_run(cfg, sample, path, prov: dict, stop=None, progress=None, threads="auto",
-              replace: bool = False) -> PopulationAnnealing:
-    """A fresh PA run (as simulation.start_run)."""
+              replace: bool = False, comm=None) -> PopulationAnnealing:
+    """A fresh PA run (as simulation.start_run). ``comm``: an mpi4py communicator to split
+    the population over (every rank calls this; rank 0 writes ``path``, the others'
+    ``path``, ``stop`` and ``progress`` are ignored)."""
     import os
 
     from ..simulation import Checkpointer, _link_commit_cost, _run_with_threads
 
-    recorder = recorder_for(path)
     if cfg.sample.model == "file":
         cfg.sample.path = os.path.abspath(cfg.sample.path)
-    pa = PopulationAnnealing(cfg, sample)
-    ckpt = Checkpointer(recorder, pa, cfg.output.checkpoint_interval, generation=1)
-    _link_commit_cost(stop, ckpt)
-    ckpt.recorder.create(layout(cfg, sample, prov), pa.state_dict(), ckpt.meta(), replace=replace)
-    pa.finished = _run_with_threads(pa, threads, commit=ckpt, stop=stop, progress=progress,
-                                    commit_due=ckpt.due)
+    pa = PopulationAnnealing(cfg, sample, comm)
+    pa.gather_state()
+    commit, commit_due = _no_commit, None
+    if pa.root:
+        try:
+            recorder = recorder_for(path)
+            ckpt = Checkpointer(recorder, pa, cfg.output.checkpoint_interval, generation=1)
+            _link_commit_cost(stop, ckpt)
+            ckpt.recorder.create(layout(cfg, sample, prov), pa.state_dict(), ckpt.meta(),
+                                 replace=replace)
+        except BaseException:
+            if pa.part is not None:
+                pa.part.bcast(False)  # the other ranks stop too
+            raise
+        commit, commit_due = ckpt, ckpt.due
+    else:
+        stop = progress = None
+    if pa.part is not None and not pa.part.bcast(True):
+        raise SystemExit(1)  # rank 0 failed to create the file (and says why)
+    pa.finished = _run_with_threads(pa, threads, commit=commit, stop=stop, progress=progress,
+                                    commit_due=commit_due)
     return pa
 
 
