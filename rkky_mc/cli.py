@@ -272,18 +272,16 @@ def _run_mpi(config, overrides, output, overwrite, quiet, max_walltime, no_locki
         if output is not None:
             cfg.output.path = output
         pa_mpi.check_config(cfg, comm)
-        # a rank's share (rank 0's, the largest), times the ranks sharing this node's memory
-        check_memory(cfg, copies=pa_mpi.node_ranks(comm), ranks=comm.Get_size())
         failure, out_path = None, None
-        if root:
-            try:
-                out_path = check_output_path(cfg.output.path, overwrite)
-            except ConfigError as exc:
-                failure = exc
-        if comm.bcast(failure is not None, root=0):
+        try:
+            # a rank's share (rank 0's, the largest) times the ranks sharing this node's
+            # memory (MemAvailable may differ between nodes: agree() stops every rank)
+            check_memory(cfg, copies=pa_mpi.node_ranks(comm), ranks=comm.Get_size())
             if root:
-                raise failure
-            sys.exit(EXIT_BAD_INPUT)
+                out_path = check_output_path(cfg.output.path, overwrite)
+        except ConfigError as exc:
+            failure = exc
+        pa_mpi.agree(comm, failure)
         sample = build_sample(cfg.sample, precision=cfg.anneal.precision)
         threads = pa_mpi.threads_per_rank(comm)
         if root:
@@ -313,6 +311,67 @@ def _execute_mpi(cfg, sample, out_path, quiet, walltime, overwrite, comm, thread
         pa = pam.start_run(cfg, sample, out_path, prov, stop=stop, progress=bar, threads=threads,
                            replace=overwrite, comm=comm)
     return _report(pa, out_path, stop, quiet)
+
+
+def _resume_mpi(file, extra_sweeps, total_sweeps, quiet, max_walltime, no_locking) -> None:
+    """``resume --mpi``: rank 0 checks FILE, holds the lock and reads the checkpoint; every
+    rank takes its block (drivers/pa_mpi.prepare_resume). Any K continues a checkpoint of
+    any K bit for bit."""
+    import contextlib
+
+    from . import provenance
+    from .checkpoint import CheckpointError
+    from .drivers import pa_mpi
+    from .drivers import population_annealing as pam
+    from .hdf5 import FormatError
+    from .simulation import ResumeError
+
+    path, root = Path(file), True
+    try:
+        comm = pa_mpi.world()
+        root = comm.Get_rank() == 0
+        failure = None
+        try:
+            walltime = parse_walltime(max_walltime)
+            if extra_sweeps or total_sweeps is not None:
+                raise ConfigError("--sweeps" if extra_sweeps else "--total-sweeps",
+                                  extra_sweeps or total_sweeps, "a population-annealing run "
+                                  "(anneal.method = 'pa') cannot be extended")
+            if root:
+                if not path.exists() and not Path(str(path) + ".prev").exists():
+                    raise ConfigError("FILE", file, "no such run file")
+                check_run_siblings(path)
+        except ConfigError as exc:
+            failure = exc
+        pa_mpi.agree(comm, failure)
+        lock = RunLock(path, locking_enabled(no_locking)) if root else contextlib.nullcontext()
+        with lock:
+            try:
+                pa, info = pa_mpi.prepare_resume(path, comm)
+            except (CheckpointError, FormatError, ResumeError) as exc:
+                raise ConfigError("FILE", file, str(exc)) from None
+            done = comm.bcast(info["status"] == "finished" and pa.done if root else None, root=0)
+            if done:
+                if root and not quiet:
+                    _note(f"rkky-mc: {file} is finished ({pa.sweeps_done} sweeps)")
+                sys.exit(EXIT_OK)
+            threads = pa_mpi.threads_per_rank(comm)
+            prov = provenance.collect()
+            _collector_on()
+            if not root:
+                pam.resume_run(pa, None, prov, threads=threads)
+                sys.exit(EXIT_OK if pa.finished else EXIT_RESUMABLE)
+            with StopFlag(walltime) as stop, \
+                    progress_bar(pa.cfg.total_sweeps, pa.sweeps_done, quiet) as bar:
+                pam.resume_run(pa, info, prov, stop=stop, progress=bar, threads=threads)
+            code = _report(pa, path, stop, quiet)
+    except ConfigError as exc:
+        if not root:
+            sys.exit(EXIT_BAD_INPUT)
+        fail_bad_input(exc)
+    except DiskFullError as exc:
+        fail_disk_full(exc)
+    sys.exit(code)
 
 
 def _warn_if_space_short(cfg, sample, out_path) -> None:
@@ -395,13 +454,17 @@ def _report(sim, out_path, stop, quiet) -> int:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @_walltime_option
 @_locking_option
-def resume(file, extra_sweeps, total_sweeps, quiet, max_walltime, no_locking):
+@click.option("--mpi", is_flag=True,
+              help="Under mpiexec -n K: continue a population-annealing run split over K ranks.")
+def resume(file, extra_sweeps, total_sweeps, quiet, max_walltime, no_locking, mpi):
     """Continue an interrupted run in FILE, or extend it (--sweeps N, --total-sweeps M).
 
     The result is bit-identical to an uninterrupted run with the same seeds.
     """
     _collector_off()
     _skip_numba_blas_probe()
+    if mpi:
+        _resume_mpi(file, extra_sweeps, total_sweeps, quiet, max_walltime, no_locking)
     from . import provenance
     from .checkpoint import CheckpointError
     from .hdf5 import FormatError

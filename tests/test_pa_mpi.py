@@ -157,3 +157,30 @@ def test_memory_estimate_per_rank():
     assert four == (2 * per_slot * 25000 + 8 * 64 * 25000 + 256 * 25000 + 32 * 10**5
                     + per_slot * 10**5 + 64 * 10**5)
     assert four < one
+
+
+def test_a_one_process_checkpoint_resumes_on_two_ranks(tmp_path, numba_env):
+    """Stopped inside a temperature step by one process, resumed by ``mpiexec -n 2 rkky-mc
+    resume FILE --mpi``: the bits of an uninterrupted run; a finished run is said so once."""
+    mpiexec = _mpiexec()
+    conf = _config(tmp_path, "ising-csr-float32")
+    script = tmp_path / "stopped.py"
+    script.write_text(_STOPPED_RUN.replace("comm=MPI.COMM_WORLD", "comm=None"))
+    parted, straight = tmp_path / "parted.h5", tmp_path / "straight.h5"
+    proc = subprocess.run([PY, str(script), str(conf), str(parted)], env=numba_env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    resume = [mpiexec, "-n", "2", PY, "-m", "rkky_mc.cli", "resume", str(parted), "--mpi"]
+    proc = subprocess.run(resume + ["-q"], env=numba_env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = subprocess.run([PY, "-m", "rkky_mc.cli", "run", str(conf), "-o", str(straight), "-q"],
+                          env=numba_env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    a, b = _datasets(straight), _datasets(parted)
+    for name in a:
+        if name.startswith("pa/") or name.startswith("checkpoint"):
+            assert np.asarray(a[name]).tobytes() == np.asarray(b[name]).tobytes(), name
+    proc = subprocess.run(resume, env=numba_env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0 and proc.stderr.count("is finished") == 1, proc.stderr

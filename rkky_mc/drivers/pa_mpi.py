@@ -203,3 +203,76 @@ def threads_per_rank(comm):
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
     return max(1, cores // node_ranks(comm))
+
+
+def agree(comm, failure) -> None:
+    """Every rank at once: when any rank failed, every rank stops — the one that failed
+    raises its error (rank 0 says it), the others exit 2 silently, so no rank is left
+    waiting in a collective call."""
+    from ..config import ConfigError
+    from ..runtime import EXIT_BAD_INPUT
+
+    failed = comm.allgather(failure is not None)
+    if not any(failed):
+        return
+    if failure is not None:
+        raise failure
+    if comm.Get_rank() == 0:
+        raise ConfigError("--mpi", f"rank {failed.index(True)}", "failed on another rank "
+                          "(its error is above)")
+    raise SystemExit(EXIT_BAD_INPUT)
+
+
+def prepare_resume(path, comm):
+    """``rkky-mc resume FILE --mpi``, every rank: rank 0 recovers the checkpoint and the
+    config, every rank rebuilds the sample and its block of the population, rank 0's state
+    is scattered. Returns (pa, info) on rank 0, (pa, None) elsewhere. Any K resumes a
+    checkpoint written with any K (it is the one-process one)."""
+    from ..config import load_config
+    from ..couplings import build_sample
+    from ..io import recorder_for
+    from ..resources import check_memory
+    from ..simulation import ResumeError, resolve_coupling_file
+    from .population_annealing import NAME, PopulationAnnealing
+
+    root = comm.Get_rank() == 0
+    head = failure = state = info = None
+    if root:
+        try:
+            recorder = recorder_for(path)
+            state, meta = recorder.recover()
+            attrs = recorder.root_attrs()
+            path = getattr(recorder, "path", recorder.location)
+            text = str(attrs["config"])
+            cfg = load_config(text=text)
+            check_config(cfg, comm)
+            stored = recorder.sample_attrs()
+            resolve_coupling_file(cfg, path, stored)
+            head = (text, cfg.sample.path, str(stored["sha256"]))
+            info = {"config": cfg, "config_text": text, "status": str(attrs["status"]),
+                    "meta": meta, "path": path, "generation": int(attrs.get("generation", 0)),
+                    "recorder": recorder, "extension": None, "repeated": False, "driver": NAME}
+        except Exception as exc:  # noqa: BLE001 - said by rank 0, every rank stops
+            failure = exc
+    agree(comm, failure)
+    text, sample_path, sha = comm.bcast(head, root=0)
+    if not root:
+        cfg = load_config(text=text)
+        cfg.sample.path = sample_path
+    sample = None
+    try:
+        check_memory(cfg, copies=node_ranks(comm), ranks=comm.Get_size())
+        sample = build_sample(cfg.sample, precision=cfg.anneal.precision)
+        if sample.sha256 != sha:
+            raise ResumeError(f"{path}: the couplings rebuilt from the stored config differ "
+                              "from the run's")
+    except Exception as exc:  # noqa: BLE001
+        failure = exc
+    agree(comm, failure)
+    pa = PopulationAnnealing(cfg, sample, comm)
+    try:
+        pa.load_state(state)
+    except (KeyError, ValueError) as exc:
+        raise ResumeError(f"{path}: the checkpoint does not fit the stored config ({exc}); "
+                          "not resumable") from None
+    return pa, info

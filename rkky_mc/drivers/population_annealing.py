@@ -521,20 +521,28 @@ def prepare_resume(recorder, state: dict, meta: dict, cfg, text: str, extra_swee
 
 def resume_run(pa: PopulationAnnealing, info: dict, prov: dict, stop=None, progress=None,
                threads="auto") -> PopulationAnnealing:
+    """Continue ``pa`` (prepare_resume; under MPI every rank, ``info`` None on the ranks
+    other than 0, which write nothing)."""
     from ..simulation import Checkpointer, _link_commit_cost, _run_with_threads
 
-    history = {"resumed_at": prov.get("start_time", provenance.now_iso()),
-               "resume_command_line": prov.get("command_line", ""),
-               "resume_host": prov.get("host", ""), "resume_cpu": prov.get("cpu", "")}
-    ckpt = Checkpointer(info["recorder"], pa, pa.cfg.output.checkpoint_interval,
-                        root_attrs={"status": "running"}, provenance=history,
-                        generation=info.get("generation"))
-    if ckpt.recorder.backend == "hdf5":
-        checkpoint.check_space(ckpt.recorder.location,
-                               checkpoint.commit_bytes(ckpt.recorder.location, None, pa.state_dict()))
-    _link_commit_cost(stop, ckpt)
-    pa.finished = _run_with_threads(pa, threads, commit=ckpt, stop=stop, progress=progress,
-                                    commit_due=ckpt.due)
+    commit, commit_due = _no_commit, None
+    if pa.root:
+        history = {"resumed_at": prov.get("start_time", provenance.now_iso()),
+                   "resume_command_line": prov.get("command_line", ""),
+                   "resume_host": prov.get("host", ""), "resume_cpu": prov.get("cpu", "")}
+        ckpt = Checkpointer(info["recorder"], pa, pa.cfg.output.checkpoint_interval,
+                            root_attrs={"status": "running"}, provenance=history,
+                            generation=info.get("generation"))
+        if ckpt.recorder.backend == "hdf5" and pa.part is None:
+            checkpoint.check_space(ckpt.recorder.location,
+                                   checkpoint.commit_bytes(ckpt.recorder.location, None,
+                                                           pa.state_dict()))
+        _link_commit_cost(stop, ckpt)
+        commit, commit_due = ckpt, ckpt.due
+    else:
+        stop = progress = None
+    pa.finished = _run_with_threads(pa, threads, commit=commit, stop=stop, progress=progress,
+                                    commit_due=commit_due)
     return pa
 
 
